@@ -1,0 +1,1 @@
+"""gym_planning.models."""

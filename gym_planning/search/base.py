@@ -1,0 +1,71 @@
+"""Records passed between the search and the model callback.
+
+The search imports no network framework. Arrays may be numpy arrays or anything with
+``.detach().cpu().numpy()`` (torch tensors); embeddings stay as the caller made them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+
+from gym_planning.search.tree import Tree
+
+
+class RootOutput(NamedTuple):
+    """What the model says about the B root states.
+
+    :param prior_logits: ``[B, A]`` policy logits.
+    :param value: ``[B]`` value estimate of each root.
+    :param embedding: the B root embeddings, indexed along the first axis: a numpy array or torch
+        tensor ``[B, ...]`` (on any device) or a sequence of B Python objects (e.g. env states).
+    """
+
+    prior_logits: Any
+    value: Any
+    embedding: Any
+
+
+class RecurrentOutput(NamedTuple):
+    """What the model says about one step taken from each of the B parents.
+
+    :param reward: ``[B]`` reward of the step, for the player who took it.
+    :param discount: ``[B]`` discount of the step; 0 marks a terminal state (nothing is bootstrapped past it).
+    :param prior_logits: ``[B, A]`` policy logits at the new state.
+    :param value: ``[B]`` value of the new state, for the player to move there.
+    :param legal_mask: optional ``[B, A]`` bool, True = legal, at the new state (a perfect model knows it;
+        a learned model leaves it None and every action is searched).
+    """
+
+    reward: Any
+    discount: Any
+    prior_logits: Any
+    value: Any
+    legal_mask: Any = None
+
+
+class RecurrentFn(Protocol):
+    """``recurrent_fn(embedding, action) -> (RecurrentOutput, new_embedding)``.
+
+    ``embedding`` holds the B parents' embeddings (gathered from their slots), ``action`` is a ``[B]``
+    int64 array; ``new_embedding`` holds the B children's embeddings, in the same container type.
+    """
+
+    def __call__(self, embedding: Any, action: np.ndarray) -> tuple[RecurrentOutput, Any]: ...
+
+
+class SearchOutput(NamedTuple):
+    """Result of a batched search.
+
+    :param action: ``[B]`` int64, the action to take.
+    :param action_weights: ``[B, A]`` float32, the policy target (visit distribution for MuZero,
+        ``softmax(logits + sigma(completed Q))`` for Gumbel MuZero); 0 on illegal actions.
+    :param root_value: ``[B]`` float32, the search value of each root.
+    :param tree: the search trees, for inspection (``tree.summary()``, ``tree.qvalues()``).
+    """
+
+    action: np.ndarray
+    action_weights: np.ndarray
+    root_value: np.ndarray
+    tree: Tree

@@ -1,0 +1,54 @@
+"""Where node embeddings live: a store indexed by the tree's integer slots.
+
+The search never looks inside embeddings. The store is allocated from the root embedding's type:
+a numpy array, a torch tensor (kept on its device, allocated with ``new_empty``), or a sequence of
+arbitrary Python objects (env states for a perfect model).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class EmbeddingStore:
+    """``num_slots`` embeddings shaped like one row of ``root_embedding``.
+
+    :param root_embedding: the B root embeddings; a ``[B, ...]`` array/tensor or a length-B sequence.
+    :param num_slots: slots to allocate (``B * num_nodes``).
+    """
+
+    def __init__(self, root_embedding: Any, num_slots: int):
+        if isinstance(root_embedding, np.ndarray):
+            self._kind = "array"
+            self._data = np.empty((num_slots, *root_embedding.shape[1:]), root_embedding.dtype)
+        elif hasattr(root_embedding, "new_empty") and hasattr(root_embedding, "shape"):
+            self._kind = "array"
+            self._data = root_embedding.new_empty((num_slots, *root_embedding.shape[1:]))
+        elif isinstance(root_embedding, (list, tuple)):
+            self._kind = "objects"
+            self._data = [None] * num_slots
+        else:
+            raise TypeError(
+                "root embedding must be a numpy array, a torch tensor or a list of per-root objects; "
+                f"got {type(root_embedding).__name__}"
+            )
+
+    def gather(self, slots: np.ndarray) -> Any:
+        """Embeddings at ``slots`` (``[B]`` int64), in the store's container type."""
+        if self._kind == "array":
+            return self._data[slots]
+        return [self._data[s] for s in slots]
+
+    def scatter(self, slots: np.ndarray, embedding: Any, rows: np.ndarray | None = None) -> None:
+        """Write row ``i`` of ``embedding`` to ``slots[i]`` for each ``i`` where ``rows[i]`` (all when None)."""
+        if rows is not None and not rows.all():
+            index = np.flatnonzero(rows)
+            slots = slots[index]
+            embedding = embedding[index] if self._kind == "array" else [embedding[i] for i in index]
+        if self._kind == "array":
+            self._data[slots] = embedding
+        else:
+            for s, item in zip(slots, embedding):
+                self._data[s] = item

@@ -1,0 +1,268 @@
+"""Search policies: MuZero (pUCT) and Gumbel MuZero over a batch of B roots.
+
+Each policy prepares the roots (mask, noise), runs :func:`gym_planning.search.search.run_search` and
+turns the trees into an action, a policy target and a root value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gym_planning.search.base import RecurrentFn, RootOutput, SearchOutput
+from gym_planning.search.embeddings import EmbeddingStore
+from gym_planning.search.qtransforms import EPSILON
+from gym_planning.search.search import GUMBEL, MUZERO, _gumbel_completed_q, run_search, to_numpy
+from gym_planning.search.seq_halving import considered_visits_table
+from gym_planning.search.tree import ROOT_INDEX, Tree
+
+# Logit given to illegal actions: softmax gives them exactly 0 probability.
+MASKED_LOGIT = -1e30
+
+
+def _as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+def _check_root(root: RootOutput, legal_mask: Any, num_simulations: int, max_depth: int | None):
+    if not isinstance(num_simulations, (int, np.integer)) or num_simulations < 1:
+        raise ValueError(f"num_simulations must be an integer >= 1; got {num_simulations!r}")
+    if max_depth is not None and (not isinstance(max_depth, (int, np.integer)) or max_depth < 1):
+        raise ValueError(f"max_depth must be None or an integer >= 1; got {max_depth!r}")
+    logits = np.asarray(to_numpy(root.prior_logits), dtype=np.float64)
+    value = np.asarray(to_numpy(root.value), dtype=np.float64)
+    if logits.ndim != 2 or logits.shape[1] < 1:
+        raise ValueError(f"root prior_logits must have shape [B, A]; got {logits.shape}")
+    batch_size, num_actions = logits.shape
+    if value.shape != (batch_size,):
+        raise ValueError(f"root value must have shape [B] = ({batch_size},); got {value.shape}")
+    if len(root.embedding) != batch_size:
+        raise ValueError(f"root embedding must hold B = {batch_size} rows; got {len(root.embedding)}")
+    if np.isnan(logits).any() or np.isposinf(logits).any():
+        raise ValueError("root prior_logits contain NaN or +inf")
+    if not np.isfinite(value).all():
+        raise ValueError("root value contains NaN or infinity")
+    if legal_mask is None:
+        legal = np.ones((batch_size, num_actions), np.bool_)
+    else:
+        legal = to_numpy(legal_mask)
+        if legal.shape != (batch_size, num_actions):
+            raise ValueError(f"legal_mask must have shape [B, A] = {(batch_size, num_actions)}; got {legal.shape}")
+        if legal.dtype != np.bool_:
+            if not np.isin(legal, (0, 1)).all():
+                raise ValueError("legal_mask must be boolean (True = legal) or 0/1")
+            legal = legal.astype(np.bool_)
+        empty = np.flatnonzero(~legal.any(axis=1))
+        if empty.size:
+            raise ValueError(f"legal_mask has no legal action for batch rows {empty.tolist()}")
+    return logits, value, legal
+
+
+def _masked_logits(logits: np.ndarray, legal: np.ndarray) -> np.ndarray:
+    finite_max = np.max(np.where(legal, logits, -np.inf), axis=1, keepdims=True)
+    return np.where(legal, logits - finite_max, MASKED_LOGIT)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def _init_tree(root: RootOutput, logits: np.ndarray, value: np.ndarray, legal: np.ndarray, num_simulations: int):
+    batch_size, num_actions = logits.shape
+    num_nodes = num_simulations + 1
+    tree = Tree.allocate(batch_size, num_nodes, num_actions)
+    tree.raw_values[:, ROOT_INDEX] = value
+    tree.node_values[:, ROOT_INDEX] = value
+    tree.node_visits[:, ROOT_INDEX] = 1
+    tree.children_prior_logits[:, ROOT_INDEX] = logits
+    tree.children_legal[:, ROOT_INDEX] = legal
+    tree.num_nodes[:] = 1
+    tree.embedding_slots[:, ROOT_INDEX] = np.arange(batch_size) * num_nodes
+    store = EmbeddingStore(root.embedding, batch_size * num_nodes)
+    store.scatter(tree.embedding_slots[:, ROOT_INDEX], root.embedding)
+    return tree, store
+
+
+def _bounds(tree: Tree, value_bounds: tuple[float, float] | None) -> bool:
+    """Fix known value bounds in the tree; returns whether the search must track bounds itself."""
+    if value_bounds is None:
+        return True
+    low, high = float(value_bounds[0]), float(value_bounds[1])
+    if not high > low:
+        raise ValueError(f"value_bounds must be (min, max) with max > min; got {value_bounds!r}")
+    tree.value_bounds[:, 0], tree.value_bounds[:, 1] = low, high
+    return False
+
+
+def muzero_policy(
+    root: RootOutput,
+    recurrent_fn: RecurrentFn,
+    num_simulations: int,
+    *,
+    legal_mask: Any = None,
+    max_depth: int | None = None,
+    rng: np.random.Generator | int | None = None,
+    dirichlet_alpha: float = 0.3,
+    dirichlet_fraction: float = 0.25,
+    pb_c_init: float = 1.25,
+    pb_c_base: float = 19652.0,
+    temperature: float = 1.0,
+    two_player: bool = False,
+    value_bounds: tuple[float, float] | None = None,
+) -> SearchOutput:
+    """MuZero search (Schrittwieser et al. 2020): pUCT with Q min-max normalised over each tree.
+
+    :param root: the model's output at the B roots (``prior_logits [B, A]``, ``value [B]``, embedding).
+    :param recurrent_fn: ``(embedding, action [B]) -> (RecurrentOutput, new_embedding)``; called once
+        per simulation for all B trees.
+    :param num_simulations: simulations per tree (>= 1).
+    :param legal_mask: ``[B, A]`` bool, True = legal, at the roots (None: all legal).
+    :param max_depth: maximum tree depth in edges from the root; a walk that reaches it backs up the
+        model's value of the node it stopped on (the seed's ``D_tree``). None: unbounded.
+    :param rng: numpy Generator or seed, for Dirichlet noise and action sampling.
+    :param dirichlet_alpha: concentration of the root Dirichlet noise.
+    :param dirichlet_fraction: weight of the noise in the root prior; 0 disables it (evaluation).
+    :param pb_c_init: pUCT ``c1``.
+    :param pb_c_base: pUCT ``c2``.
+    :param temperature: visit-count temperature for the acted action; 0 = most visited.
+    :param two_player: zero-sum alternating play: values and rewards are for the player to move /
+        who moved, and the search flips their sign at each level.
+    :param value_bounds: known ``(min, max)`` of Q (e.g. ``(-1, 1)`` in board games) instead of
+        bounds tracked over the tree.
+    :return: :class:`SearchOutput`; ``action_weights`` are the visit-count probabilities.
+    """
+    logits, value, legal = _check_root(root, legal_mask, num_simulations, max_depth)
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0; got {temperature}")
+    if not 0.0 <= dirichlet_fraction <= 1.0:
+        raise ValueError(f"dirichlet_fraction must be in [0, 1]; got {dirichlet_fraction}")
+    rng = _as_rng(rng)
+    batch_size, num_actions = logits.shape
+    probs = _softmax(_masked_logits(logits, legal))
+    if dirichlet_fraction > 0:
+        if dirichlet_alpha <= 0:
+            raise ValueError(f"dirichlet_alpha must be > 0; got {dirichlet_alpha}")
+        noise = rng.dirichlet(np.full(num_actions, dirichlet_alpha), size=batch_size)
+        probs = (1 - dirichlet_fraction) * probs + dirichlet_fraction * noise
+    root_logits = _masked_logits(np.log(np.maximum(probs, np.finfo(np.float64).tiny)), legal)
+
+    tree, store = _init_tree(root, root_logits, value, legal, num_simulations)
+    update_bounds = _bounds(tree, value_bounds)
+    params = np.array([pb_c_init, pb_c_base, 0.0, 0.0, 0.0, 0.0])
+    run_search(
+        tree,
+        store,
+        recurrent_fn,
+        num_simulations,
+        policy=MUZERO,
+        params=params,
+        considered_table=np.zeros((1, 1), np.int32),
+        num_considered=np.zeros(batch_size, np.int64),
+        max_depth=num_simulations + 1 if max_depth is None else int(max_depth),
+        discount_sign=-1.0 if two_player else 1.0,
+        update_bounds=update_bounds,
+    )
+    summary = tree.summary()
+    action = _visit_count_action(summary.visit_counts, legal, temperature, rng)
+    return SearchOutput(action, summary.visit_probs.astype(np.float32), summary.value.astype(np.float32), tree)
+
+
+def _visit_count_action(visits: np.ndarray, legal: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:
+    if temperature == 0:
+        return np.argmax(np.where(legal, visits, -1), axis=1).astype(np.int64)
+    weights = np.where(legal, visits.astype(np.float64), 0.0) ** (1.0 / temperature)
+    total = weights.sum(axis=1, keepdims=True)
+    weights = np.where(total > 0, weights / np.maximum(total, EPSILON), legal / legal.sum(axis=1, keepdims=True))
+    cumulative = np.cumsum(weights, axis=1)
+    draws = rng.random((visits.shape[0], 1)) * cumulative[:, -1:]
+    return np.minimum((cumulative <= draws).sum(axis=1), visits.shape[1] - 1).astype(np.int64)
+
+
+def gumbel_muzero_policy(
+    root: RootOutput,
+    recurrent_fn: RecurrentFn,
+    num_simulations: int,
+    *,
+    legal_mask: Any = None,
+    max_depth: int | None = None,
+    rng: np.random.Generator | int | None = None,
+    max_num_considered_actions: int = 16,
+    gumbel_scale: float = 1.0,
+    value_scale: float = 0.1,
+    maxvisit_init: float = 50.0,
+    rescale_values: bool = True,
+    use_mixed_value: bool = True,
+    two_player: bool = False,
+) -> SearchOutput:
+    """Gumbel MuZero search (Danihelka et al. 2022): Gumbel-top-k at the root, Sequential Halving,
+    deterministic interior selection, and the completed-Q improved policy as the training target.
+
+    :param root: the model's output at the B roots.
+    :param recurrent_fn: ``(embedding, action [B]) -> (RecurrentOutput, new_embedding)``.
+    :param num_simulations: simulations per tree (>= 1).
+    :param legal_mask: ``[B, A]`` bool, True = legal, at the roots (None: all legal).
+    :param max_depth: maximum tree depth (see :func:`muzero_policy`).
+    :param rng: numpy Generator or seed for the Gumbel noise.
+    :param max_num_considered_actions: root actions sampled without replacement (``m``).
+    :param gumbel_scale: scale of the Gumbel noise; 0 for deterministic evaluation.
+    :param value_scale: ``c_scale`` of ``sigma``.
+    :param maxvisit_init: ``c_visit`` of ``sigma``.
+    :param rescale_values: min-max rescale completed Q to [0, 1] at each node before ``sigma``.
+    :param use_mixed_value: complete unvisited Q with the mixed value (else with the node value).
+    :param two_player: zero-sum alternating play (see :func:`muzero_policy`).
+    :return: :class:`SearchOutput`; ``action_weights = softmax(logits + sigma(completed Q))``.
+    """
+    logits, value, legal = _check_root(root, legal_mask, num_simulations, max_depth)
+    if max_num_considered_actions < 1:
+        raise ValueError(f"max_num_considered_actions must be >= 1; got {max_num_considered_actions}")
+    rng = _as_rng(rng)
+    batch_size, num_actions = logits.shape
+    root_logits = _masked_logits(logits, legal)
+    tree, store = _init_tree(root, root_logits, value, legal, num_simulations)
+    tree.root_gumbel[:] = gumbel_scale * rng.gumbel(size=(batch_size, num_actions))
+    num_considered = np.minimum(max_num_considered_actions, legal.sum(axis=1)).astype(np.int64)
+    params = np.array([0.0, 0.0, value_scale, maxvisit_init, float(rescale_values), float(use_mixed_value)])
+    run_search(
+        tree,
+        store,
+        recurrent_fn,
+        num_simulations,
+        policy=GUMBEL,
+        params=params,
+        considered_table=considered_visits_table(max_num_considered_actions, num_simulations),
+        num_considered=num_considered,
+        max_depth=num_simulations + 1 if max_depth is None else int(max_depth),
+        discount_sign=-1.0 if two_player else 1.0,
+        update_bounds=False,
+    )
+    completed_q = root_completed_qvalues(tree, params)
+    visits = tree.children_visits[:, ROOT_INDEX]
+    # Act with the best of the most-visited considered actions (score g + logits + sigma(q)).
+    score = np.maximum(-1e9, tree.root_gumbel + root_logits + completed_q)
+    most_visited = visits == np.max(np.where(legal, visits, -1), axis=1, keepdims=True)
+    action = np.argmax(np.where(legal & most_visited, score, -np.inf), axis=1).astype(np.int64)
+    weights = _softmax(np.where(legal, root_logits + completed_q, MASKED_LOGIT))
+    return SearchOutput(action, weights.astype(np.float32), tree.node_values[:, ROOT_INDEX].astype(np.float32), tree)
+
+
+def root_completed_qvalues(tree: Tree, params: np.ndarray) -> np.ndarray:
+    """``sigma(completed Q)`` at each root, ``[B, A]``."""
+    batch_size, num_actions = tree.batch_size, tree.num_actions
+    out = np.empty((batch_size, num_actions))
+    q = np.empty(num_actions)
+    for b in range(batch_size):
+        _gumbel_completed_q(
+            tree.children_rewards[b, ROOT_INDEX],
+            tree.children_discounts[b, ROOT_INDEX],
+            tree.children_values[b, ROOT_INDEX],
+            tree.children_visits[b, ROOT_INDEX],
+            tree.children_prior_logits[b, ROOT_INDEX],
+            tree.raw_values[b, ROOT_INDEX],
+            tree.node_values[b, ROOT_INDEX],
+            params,
+            q,
+            out[b],
+        )
+    return out

@@ -1,0 +1,347 @@
+"""The batched search loop: select in Numba, call the model once for all B trees, expand and back up
+in Numba. One simulation per iteration; ``num_simulations`` iterations.
+
+The selection rule is chosen by ``policy`` (``MUZERO`` pUCT or ``GUMBEL``); both share the tree, the
+expansion and the backup. Root preparation (noise, masks) and the final action live in
+:mod:`gym_planning.search.policies`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from gym_planning.search.action_selection import gumbel_interior_action, gumbel_root_action, puct_action
+from gym_planning.search.base import RecurrentFn, RecurrentOutput
+from gym_planning.search.embeddings import EmbeddingStore
+from gym_planning.search.qtransforms import completed_by_mix_value, min_max_normalised, node_qvalues, softmax
+from gym_planning.search.tree import ROOT_INDEX, UNVISITED, Tree
+
+MUZERO = 0
+GUMBEL = 1
+
+# Layout of the float parameters passed to the kernels (one array keeps the call short).
+P_PB_C_INIT, P_PB_C_BASE, P_VALUE_SCALE, P_MAXVISIT_INIT, P_RESCALE, P_USE_MIXED = range(6)
+
+# Error codes returned by the expansion kernel: which model output held a NaN or infinity.
+_OUTPUT_FIELDS = {1: "reward", 2: "discount", 3: "value", 4: "prior_logits"}
+
+
+@njit(cache=True)
+def _gumbel_completed_q(tree_rewards, tree_discounts, tree_values, visits, logits, raw_value, node_value, params, q, out):
+    node_qvalues(tree_rewards, tree_discounts, tree_values, q)
+    completed_by_mix_value(
+        q,
+        visits,
+        logits,
+        raw_value,
+        node_value,
+        params[P_VALUE_SCALE],
+        params[P_MAXVISIT_INIT],
+        params[P_RESCALE] > 0,
+        params[P_USE_MIXED] > 0,
+        out,
+    )
+
+
+@njit(cache=True)
+def select_batch(
+    children_index,
+    children_visits,
+    children_prior_logits,
+    children_legal,
+    children_rewards,
+    children_discounts,
+    children_values,
+    node_visits,
+    raw_values,
+    node_values,
+    value_bounds,
+    root_gumbel,
+    policy,
+    params,
+    considered_table,
+    num_considered,
+    max_depth,
+    out_parent,
+    out_action,
+    out_expand,
+):
+    """Descend each of the B trees from its root to the edge the simulation ends on.
+
+    Writes ``out_parent[b]``, ``out_action[b]`` (the edge) and ``out_expand[b]`` (True when the edge
+    leads to a new node, so the model must be called; False when the walk stopped at ``max_depth`` on
+    an existing node, whose own value is backed up instead).
+    """
+    batch_size, _, num_actions = children_index.shape
+    q = np.empty(num_actions)
+    scores = np.empty(num_actions)
+    probs = np.empty(num_actions)
+    for b in range(batch_size):
+        node = ROOT_INDEX
+        depth = 0
+        while True:
+            visits = children_visits[b, node]
+            logits = children_prior_logits[b, node]
+            legal = children_legal[b, node]
+            if policy == MUZERO:
+                node_qvalues(children_rewards[b, node], children_discounts[b, node], children_values[b, node], q)
+                min_max_normalised(q, visits, value_bounds[b, 0], value_bounds[b, 1], scores)
+                softmax(logits, probs)
+                action = puct_action(probs, visits, node_visits[b, node], scores, legal, params[P_PB_C_INIT], params[P_PB_C_BASE])
+            else:
+                _gumbel_completed_q(
+                    children_rewards[b, node],
+                    children_discounts[b, node],
+                    children_values[b, node],
+                    visits,
+                    logits,
+                    raw_values[b, node],
+                    node_values[b, node],
+                    params,
+                    q,
+                    scores,
+                )
+                if depth == 0:
+                    simulation_index = 0
+                    for a in range(num_actions):
+                        simulation_index += visits[a]
+                    considered = considered_table[num_considered[b], simulation_index]
+                    action = gumbel_root_action(root_gumbel[b], logits, scores, visits, legal, considered)
+                else:
+                    for a in range(num_actions):
+                        scores[a] = logits[a] + scores[a]
+                    softmax(scores, probs)
+                    action = gumbel_interior_action(probs, visits, legal)
+            child = children_index[b, node, action]
+            depth += 1
+            if child == UNVISITED or depth >= max_depth:
+                out_parent[b] = node
+                out_action[b] = action
+                out_expand[b] = child == UNVISITED
+                break
+            node = child
+
+
+@njit(cache=True)
+def expand_and_backup_batch(
+    children_index,
+    children_visits,
+    children_prior_logits,
+    children_legal,
+    children_rewards,
+    children_discounts,
+    children_values,
+    node_visits,
+    raw_values,
+    node_values,
+    parents,
+    action_from_parent,
+    node_depth,
+    embedding_slots,
+    num_nodes,
+    value_bounds,
+    update_bounds,
+    parent,
+    action,
+    expand,
+    reward,
+    discount,
+    prior_logits,
+    value,
+    legal_mask,
+    discount_sign,
+    out_slots,
+):
+    """Add the new nodes the model just evaluated and back their values up to the roots.
+
+    Returns 0, or a code naming the first model output with a NaN/inf among the expanded trees (the
+    tree is then left unchanged for that simulation from that batch element on).
+    """
+    batch_size, max_nodes, num_actions = children_index.shape
+    for b in range(batch_size):
+        if expand[b]:
+            if not np.isfinite(reward[b]):
+                return 1
+            if not np.isfinite(discount[b]):
+                return 2
+            if not np.isfinite(value[b]):
+                return 3
+            for a in range(num_actions):
+                if np.isnan(prior_logits[b, a]) or prior_logits[b, a] == np.inf:
+                    return 4
+    for b in range(batch_size):
+        p = parent[b]
+        a = action[b]
+        if expand[b]:
+            leaf = num_nodes[b]
+            num_nodes[b] = leaf + 1
+            parents[b, leaf] = p
+            action_from_parent[b, leaf] = a
+            node_depth[b, leaf] = node_depth[b, p] + 1
+            embedding_slots[b, leaf] = b * max_nodes + leaf
+            out_slots[b] = b * max_nodes + leaf
+            raw_values[b, leaf] = value[b]
+            node_values[b, leaf] = value[b]
+            node_visits[b, leaf] = 1
+            for c in range(num_actions):
+                children_prior_logits[b, leaf, c] = prior_logits[b, c]
+                children_legal[b, leaf, c] = legal_mask[b, c]
+            children_index[b, p, a] = leaf
+            children_rewards[b, p, a] = reward[b]
+            children_discounts[b, p, a] = discount_sign * discount[b]
+            leaf_value = value[b]
+        else:
+            # Depth cut-off: the walk ended on an existing node; its model value stands in for the subtree.
+            leaf = children_index[b, p, a]
+            out_slots[b] = -1
+            leaf_value = raw_values[b, leaf]
+            count = node_visits[b, leaf]
+            node_values[b, leaf] = (node_values[b, leaf] * count + leaf_value) / (count + 1.0)
+            node_visits[b, leaf] = count + 1
+        index = leaf
+        while index != ROOT_INDEX:
+            p = parents[b, index]
+            a = action_from_parent[b, index]
+            count = node_visits[b, p]
+            leaf_value = children_rewards[b, p, a] + children_discounts[b, p, a] * leaf_value
+            node_values[b, p] = (node_values[b, p] * count + leaf_value) / (count + 1.0)
+            node_visits[b, p] = count + 1
+            children_values[b, p, a] = node_values[b, index]
+            children_visits[b, p, a] += 1
+            if update_bounds:
+                q = children_rewards[b, p, a] + children_discounts[b, p, a] * children_values[b, p, a]
+                value_bounds[b, 0] = min(value_bounds[b, 0], q)
+                value_bounds[b, 1] = max(value_bounds[b, 1], q)
+            index = p
+    return 0
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """numpy view of a model output; torch tensors (any device) are detached and copied to the CPU."""
+    if isinstance(x, np.ndarray):
+        return x
+    if hasattr(x, "detach"):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _check_recurrent_output(output: Any, batch_size: int, num_actions: int) -> tuple[np.ndarray, ...]:
+    if not isinstance(output, RecurrentOutput):
+        raise TypeError(f"recurrent_fn must return (RecurrentOutput, new_embedding); got {type(output).__name__} first")
+    reward, discount, value = to_numpy(output.reward), to_numpy(output.discount), to_numpy(output.value)
+    logits = to_numpy(output.prior_logits)
+    for name, arr, shape in (
+        ("reward", reward, (batch_size,)),
+        ("discount", discount, (batch_size,)),
+        ("value", value, (batch_size,)),
+        ("prior_logits", logits, (batch_size, num_actions)),
+    ):
+        if arr.shape != shape:
+            raise ValueError(f"recurrent_fn returned {name} of shape {arr.shape}; expected {shape}")
+    return reward, discount, logits, value
+
+
+def run_search(
+    tree: Tree,
+    store: EmbeddingStore,
+    recurrent_fn: RecurrentFn,
+    num_simulations: int,
+    *,
+    policy: int,
+    params: np.ndarray,
+    considered_table: np.ndarray,
+    num_considered: np.ndarray,
+    max_depth: int,
+    discount_sign: float,
+    update_bounds: bool,
+) -> Tree:
+    """Run ``num_simulations`` batched simulations on a tree whose roots are already set up."""
+    batch_size, _, num_actions = tree.children_index.shape
+    parent = np.zeros(batch_size, np.int32)
+    action = np.zeros(batch_size, np.int64)
+    expand = np.zeros(batch_size, np.bool_)
+    slots = np.zeros(batch_size, np.int64)
+    all_legal = np.ones((batch_size, num_actions), np.bool_)
+    rows = np.arange(batch_size)
+    for simulation in range(num_simulations):
+        select_batch(
+            tree.children_index,
+            tree.children_visits,
+            tree.children_prior_logits,
+            tree.children_legal,
+            tree.children_rewards,
+            tree.children_discounts,
+            tree.children_values,
+            tree.node_visits,
+            tree.raw_values,
+            tree.node_values,
+            tree.value_bounds,
+            tree.root_gumbel,
+            policy,
+            params,
+            considered_table,
+            num_considered,
+            max_depth,
+            parent,
+            action,
+            expand,
+        )
+        any_expand = expand.any()
+        if any_expand:
+            output, new_embedding = recurrent_fn(store.gather(tree.embedding_slots[rows, parent]), action)
+            reward, discount, logits, value = _check_recurrent_output(output, batch_size, num_actions)
+            legal = all_legal if output.legal_mask is None else _check_child_mask(to_numpy(output.legal_mask), expand)
+        else:  # every tree stopped at max_depth: no model call needed
+            reward = discount = value = np.zeros(batch_size)
+            logits = np.zeros((batch_size, num_actions))
+            legal = all_legal
+        code = expand_and_backup_batch(
+            tree.children_index,
+            tree.children_visits,
+            tree.children_prior_logits,
+            tree.children_legal,
+            tree.children_rewards,
+            tree.children_discounts,
+            tree.children_values,
+            tree.node_visits,
+            tree.raw_values,
+            tree.node_values,
+            tree.parents,
+            tree.action_from_parent,
+            tree.node_depth,
+            tree.embedding_slots,
+            tree.num_nodes,
+            tree.value_bounds,
+            update_bounds,
+            parent,
+            action,
+            expand,
+            reward,
+            discount,
+            logits,
+            value,
+            legal,
+            discount_sign,
+            slots,
+        )
+        if code:
+            raise ValueError(f"recurrent_fn returned a NaN or infinite {_OUTPUT_FIELDS[code]} at simulation {simulation}")
+        if any_expand:
+            store.scatter(slots, new_embedding, expand)
+    return tree
+
+
+def _check_child_mask(mask: np.ndarray, expand: np.ndarray) -> np.ndarray:
+    if mask.dtype != np.bool_:
+        mask = mask.astype(np.bool_)
+    if mask.shape != (expand.shape[0], mask.shape[-1]):
+        raise ValueError(f"recurrent_fn returned legal_mask of shape {mask.shape}; expected [B, A]")
+    # A state with no legal action is terminal for a perfect model; keep it searchable (discount 0 ends it).
+    empty = ~mask.any(axis=1)
+    if empty.any():
+        mask = mask.copy()
+        mask[empty] = True
+    return mask

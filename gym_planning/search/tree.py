@@ -1,0 +1,132 @@
+"""The search tree: a batch of B trees stored as a struct of preallocated numpy arrays.
+
+Shapes: ``B`` trees, ``N = num_simulations + 1`` nodes per tree, ``A`` actions. Node 0 is the
+root; a node first expanded by a simulation gets the next free index (``num_nodes``). Node
+embeddings are not stored here: ``embedding_slots[b, n]`` names where the caller's embedding store
+keeps node ``n`` of tree ``b``.
+
+Edges are stored on the parent: ``children_*[b, n, a]`` describe taking action ``a`` in node ``n``.
+``Q(n, a) = children_rewards + children_discounts * children_values``. In two-player search the
+stored discount carries the sign flip, so Q is always from the view of the player to move at ``n``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import numpy as np
+
+ROOT_INDEX = 0
+NO_PARENT = -1
+UNVISITED = -1
+
+
+class SearchSummary(NamedTuple):
+    """Root statistics of a batch of trees.
+
+    :param visit_counts: ``[B, A]`` int, visits of each root action.
+    :param visit_probs: ``[B, A]`` float, visit counts normalised (uniform over legal actions when none).
+    :param value: ``[B]`` float, search value of the root (mean of backed-up values).
+    :param qvalues: ``[B, A]`` float, ``Q(root, a)``; 0 where the action was never visited.
+    """
+
+    visit_counts: np.ndarray
+    visit_probs: np.ndarray
+    value: np.ndarray
+    qvalues: np.ndarray
+
+
+@dataclasses.dataclass
+class Tree:
+    """A batch of search trees as a struct of arrays (see the module docstring for shapes)."""
+
+    node_visits: np.ndarray  # [B, N] int32: visits, counting the expansion itself
+    raw_values: np.ndarray  # [B, N] float64: value the model gave when the node was expanded
+    node_values: np.ndarray  # [B, N] float64: mean of the raw value and all values backed up through the node
+    parents: np.ndarray  # [B, N] int32: parent node, NO_PARENT for the root and unused nodes
+    action_from_parent: np.ndarray  # [B, N] int32
+    node_depth: np.ndarray  # [B, N] int32: edges from the root
+    embedding_slots: np.ndarray  # [B, N] int64: slot of the node's embedding in the caller's store; -1 unused
+    children_index: np.ndarray  # [B, N, A] int32: child node, UNVISITED when not expanded
+    children_prior_logits: np.ndarray  # [B, N, A] float64 (Dirichlet noise included at the root)
+    children_legal: np.ndarray  # [B, N, A] bool: legal_mask of each node (root mask at node 0)
+    children_visits: np.ndarray  # [B, N, A] int32
+    children_rewards: np.ndarray  # [B, N, A] float64
+    children_discounts: np.ndarray  # [B, N, A] float64 (negated in two-player search)
+    children_values: np.ndarray  # [B, N, A] float64: node_values of the child
+    num_nodes: np.ndarray  # [B] int32: nodes in use
+    value_bounds: np.ndarray  # [B, 2] float64: (min, max) of Q seen in the tree, for pUCT normalisation
+    root_gumbel: np.ndarray  # [B, A] float64: Gumbel noise of Gumbel MuZero (zeros for pUCT)
+
+    @classmethod
+    def allocate(cls, batch_size: int, num_nodes: int, num_actions: int) -> "Tree":
+        """Allocate empty trees of ``num_nodes`` nodes each (node 0 is the root)."""
+        b, n, a = batch_size, num_nodes, num_actions
+        bounds = np.empty((b, 2), dtype=np.float64)
+        bounds[:, 0], bounds[:, 1] = np.inf, -np.inf
+        return cls(
+            node_visits=np.zeros((b, n), np.int32),
+            raw_values=np.zeros((b, n), np.float64),
+            node_values=np.zeros((b, n), np.float64),
+            parents=np.full((b, n), NO_PARENT, np.int32),
+            action_from_parent=np.full((b, n), NO_PARENT, np.int32),
+            node_depth=np.zeros((b, n), np.int32),
+            embedding_slots=np.full((b, n), -1, np.int64),
+            children_index=np.full((b, n, a), UNVISITED, np.int32),
+            children_prior_logits=np.zeros((b, n, a), np.float64),
+            children_legal=np.ones((b, n, a), np.bool_),
+            children_visits=np.zeros((b, n, a), np.int32),
+            children_rewards=np.zeros((b, n, a), np.float64),
+            children_discounts=np.zeros((b, n, a), np.float64),
+            children_values=np.zeros((b, n, a), np.float64),
+            num_nodes=np.zeros(b, np.int32),
+            value_bounds=bounds,
+            root_gumbel=np.zeros((b, a), np.float64),
+        )
+
+    @property
+    def batch_size(self) -> int:
+        return self.node_visits.shape[0]
+
+    @property
+    def num_actions(self) -> int:
+        return self.children_index.shape[2]
+
+    def qvalues(self, node_index: int | np.ndarray = ROOT_INDEX) -> np.ndarray:
+        """``Q(node, a)`` for every action, ``[B, A]``; ``node_index`` is an int or a ``[B]`` array."""
+        rows = np.arange(self.batch_size)
+        idx = np.broadcast_to(np.asarray(node_index), (self.batch_size,))
+        return self.children_rewards[rows, idx] + self.children_discounts[rows, idx] * self.children_values[rows, idx]
+
+    def summary(self) -> SearchSummary:
+        """Visit counts, visit probabilities, value and Q-values at the roots."""
+        visits = self.children_visits[:, ROOT_INDEX].astype(np.int64)
+        total = visits.sum(axis=1, keepdims=True)
+        legal = self.children_legal[:, ROOT_INDEX]
+        uniform = legal / legal.sum(axis=1, keepdims=True)
+        probs = np.where(total > 0, visits / np.maximum(total, 1), uniform)
+        q = np.where(visits > 0, self.qvalues(ROOT_INDEX), 0.0)
+        return SearchSummary(visits, probs, self.node_values[:, ROOT_INDEX].copy(), q)
+
+    def to_dict(self, batch_index: int = 0, node_index: int = ROOT_INDEX) -> dict[str, Any]:
+        """Nested dict of one tree below ``node_index``, for debugging and printing."""
+        b, n = batch_index, node_index
+        children = {}
+        for a in np.flatnonzero(self.children_index[b, n] != UNVISITED):
+            child = int(self.children_index[b, n, a])
+            children[int(a)] = {
+                "visits": int(self.children_visits[b, n, a]),
+                "reward": float(self.children_rewards[b, n, a]),
+                "discount": float(self.children_discounts[b, n, a]),
+                "q": float(self.children_rewards[b, n, a] + self.children_discounts[b, n, a] * self.children_values[b, n, a]),
+                "node": self.to_dict(b, child),
+            }
+        return {
+            "index": n,
+            "visits": int(self.node_visits[b, n]),
+            "value": float(self.node_values[b, n]),
+            "raw_value": float(self.raw_values[b, n]),
+            "depth": int(self.node_depth[b, n]),
+            "children": children,
+        }
