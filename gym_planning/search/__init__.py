@@ -4,7 +4,7 @@ The tree is a struct of arrays (:class:`Tree`); the model is a batched Python ca
 torch network on any device or the environment itself. Nothing here imports torch.
 """
 
-from gym_planning.search.base import RecurrentFn, RecurrentOutput, RootOutput, SearchOutput
+from gym_planning.search.base import JitRecurrentFn, RecurrentFn, RecurrentOutput, RootOutput, SearchOutput
 from gym_planning.search.embeddings import EmbeddingStore
 from gym_planning.search.policies import gumbel_muzero_policy, muzero_policy
 from gym_planning.search.seq_halving import considered_visits_sequence
@@ -12,6 +12,7 @@ from gym_planning.search.tree import NO_PARENT, ROOT_INDEX, UNVISITED, SearchSum
 
 __all__ = [
     "EmbeddingStore",
+    "JitRecurrentFn",
     "NO_PARENT",
     "ROOT_INDEX",
     "RecurrentFn",

@@ -55,6 +55,23 @@ class RecurrentFn(Protocol):
     def __call__(self, embedding: Any, action: np.ndarray) -> tuple[RecurrentOutput, Any]: ...
 
 
+class JitRecurrentFn(NamedTuple):
+    """A model compiled with Numba, so the whole search runs inside one compiled loop.
+
+    ``fn(params, embedding, action, reward, discount, prior_logits, value, legal_mask, new_embedding)`` is an
+    ``@njit`` function that reads ``embedding [B, E]`` and ``action [B]`` (int64) and writes the outputs
+    in place: ``reward, discount, value [B]`` float64, ``prior_logits [B, A]`` float64, ``legal_mask [B, A]``
+    bool (preset to True), ``new_embedding [B, E]``. ``params`` is any numpy array the model reads.
+    The root embedding must then be a 2-D numpy array ``[B, E]``.
+
+    Use it for models written in Numba (our own environments as perfect models, tabular models):
+    no Python runs between simulations. Numba compiles the search loop once per ``fn`` and process.
+    """
+
+    fn: Any
+    params: np.ndarray
+
+
 class SearchOutput(NamedTuple):
     """Result of a batched search.
 

@@ -22,13 +22,13 @@ class EmbeddingStore:
     def __init__(self, root_embedding: Any, num_slots: int):
         if isinstance(root_embedding, np.ndarray):
             self._kind = "array"
-            self._data = np.empty((num_slots, *root_embedding.shape[1:]), root_embedding.dtype)
+            self.data = np.empty((num_slots, *root_embedding.shape[1:]), root_embedding.dtype)
         elif hasattr(root_embedding, "new_empty") and hasattr(root_embedding, "shape"):
             self._kind = "array"
-            self._data = root_embedding.new_empty((num_slots, *root_embedding.shape[1:]))
+            self.data = root_embedding.new_empty((num_slots, *root_embedding.shape[1:]))
         elif isinstance(root_embedding, (list, tuple)):
             self._kind = "objects"
-            self._data = [None] * num_slots
+            self.data = [None] * num_slots
         else:
             raise TypeError(
                 "root embedding must be a numpy array, a torch tensor or a list of per-root objects; "
@@ -38,8 +38,8 @@ class EmbeddingStore:
     def gather(self, slots: np.ndarray) -> Any:
         """Embeddings at ``slots`` (``[B]`` int64), in the store's container type."""
         if self._kind == "array":
-            return self._data[slots]
-        return [self._data[s] for s in slots]
+            return self.data[slots]
+        return [self.data[s] for s in slots]
 
     def scatter(self, slots: np.ndarray, embedding: Any, rows: np.ndarray | None = None) -> None:
         """Write row ``i`` of ``embedding`` to ``slots[i]`` for each ``i`` where ``rows[i]`` (all when None)."""
@@ -48,7 +48,7 @@ class EmbeddingStore:
             slots = slots[index]
             embedding = embedding[index] if self._kind == "array" else [embedding[i] for i in index]
         if self._kind == "array":
-            self._data[slots] = embedding
+            self.data[slots] = embedding
         else:
             for s, item in zip(slots, embedding):
-                self._data[s] = item
+                self.data[s] = item

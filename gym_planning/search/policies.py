@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from gym_planning.search.base import RecurrentFn, RootOutput, SearchOutput
 from gym_planning.search.embeddings import EmbeddingStore
-from gym_planning.search.qtransforms import EPSILON
 from gym_planning.search.search import GUMBEL, MUZERO, _gumbel_completed_q, run_search, to_numpy
 from gym_planning.search.seq_halving import considered_visits_table
 from gym_planning.search.tree import ROOT_INDEX, Tree
@@ -21,8 +21,14 @@ from gym_planning.search.tree import ROOT_INDEX, Tree
 MASKED_LOGIT = -1e30
 
 
+# Seeding a fresh Generator from OS entropy costs ~10 µs, a tenth of a small search: share one.
+_UNSEEDED_RNG = np.random.default_rng()
+
+
 def _as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return _UNSEEDED_RNG if rng is None else np.random.default_rng(rng)
 
 
 def _check_root(root: RootOutput, legal_mask: Any, num_simulations: int, max_depth: int | None):
@@ -39,7 +45,7 @@ def _check_root(root: RootOutput, legal_mask: Any, num_simulations: int, max_dep
         raise ValueError(f"root value must have shape [B] = ({batch_size},); got {value.shape}")
     if len(root.embedding) != batch_size:
         raise ValueError(f"root embedding must hold B = {batch_size} rows; got {len(root.embedding)}")
-    if np.isnan(logits).any() or np.isposinf(logits).any():
+    if not (logits < np.inf).all():  # False for NaN and +inf alike
         raise ValueError("root prior_logits contain NaN or +inf")
     if not np.isfinite(value).all():
         raise ValueError("root value contains NaN or infinity")
@@ -140,13 +146,13 @@ def muzero_policy(
         raise ValueError(f"dirichlet_fraction must be in [0, 1]; got {dirichlet_fraction}")
     rng = _as_rng(rng)
     batch_size, num_actions = logits.shape
-    probs = _softmax(_masked_logits(logits, legal))
     if dirichlet_fraction > 0:
         if dirichlet_alpha <= 0:
             raise ValueError(f"dirichlet_alpha must be > 0; got {dirichlet_alpha}")
         noise = rng.dirichlet(np.full(num_actions, dirichlet_alpha), size=batch_size)
-        probs = (1 - dirichlet_fraction) * probs + dirichlet_fraction * noise
-    root_logits = _masked_logits(np.log(np.maximum(probs, np.finfo(np.float64).tiny)), legal)
+    else:
+        noise = np.zeros((batch_size, num_actions))
+    root_logits = _noisy_root_logits(logits, legal, noise, dirichlet_fraction)
 
     tree, store = _init_tree(root, root_logits, value, legal, num_simulations)
     update_bounds = _bounds(tree, value_bounds)
@@ -164,20 +170,65 @@ def muzero_policy(
         discount_sign=-1.0 if two_player else 1.0,
         update_bounds=update_bounds,
     )
-    summary = tree.summary()
-    action = _visit_count_action(summary.visit_counts, legal, temperature, rng)
-    return SearchOutput(action, summary.visit_probs.astype(np.float32), summary.value.astype(np.float32), tree)
+    visits = tree.children_visits[:, ROOT_INDEX]
+    action = _visit_count_action(visits, legal, float(temperature), rng.random(batch_size))
+    visit_probs = visits / visits.sum(axis=1, keepdims=True).astype(np.float32)
+    return SearchOutput(action, visit_probs.astype(np.float32), tree.node_values[:, ROOT_INDEX].astype(np.float32), tree)
 
 
-def _visit_count_action(visits: np.ndarray, legal: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:
-    if temperature == 0:
-        return np.argmax(np.where(legal, visits, -1), axis=1).astype(np.int64)
-    weights = np.where(legal, visits.astype(np.float64), 0.0) ** (1.0 / temperature)
-    total = weights.sum(axis=1, keepdims=True)
-    weights = np.where(total > 0, weights / np.maximum(total, EPSILON), legal / legal.sum(axis=1, keepdims=True))
-    cumulative = np.cumsum(weights, axis=1)
-    draws = rng.random((visits.shape[0], 1)) * cumulative[:, -1:]
-    return np.minimum((cumulative <= draws).sum(axis=1), visits.shape[1] - 1).astype(np.int64)
+@njit(cache=True)
+def _noisy_root_logits(logits, legal, noise, fraction):
+    """``masked(log((1 - f) * softmax(masked(logits)) + f * noise))``, ``[B, A]``; illegal actions get MASKED_LOGIT."""
+    batch_size, num_actions = logits.shape
+    out = np.empty((batch_size, num_actions))
+    tiny = np.finfo(np.float64).tiny
+    for b in range(batch_size):
+        top = -np.inf
+        for a in range(num_actions):
+            if legal[b, a] and logits[b, a] > top:
+                top = logits[b, a]
+        total = 0.0
+        for a in range(num_actions):
+            out[b, a] = np.exp(logits[b, a] - top) if legal[b, a] else 0.0
+            total += out[b, a]
+        log_top = -np.inf
+        for a in range(num_actions):
+            if legal[b, a]:
+                out[b, a] = np.log(max((1.0 - fraction) * (out[b, a] / total) + fraction * noise[b, a], tiny))
+                log_top = max(log_top, out[b, a])
+        for a in range(num_actions):
+            out[b, a] = out[b, a] - log_top if legal[b, a] else MASKED_LOGIT
+    return out
+
+
+@njit(cache=True)
+def _visit_count_action(visits, legal, temperature, uniforms):
+    """Sample ``a`` with probability ``∝ n(a)^(1/T)`` over legal actions (``T = 0``: most visited,
+    lowest index on ties). ``uniforms`` ``[B]`` are draws in [0, 1). Returns ``[B]`` int64."""
+    batch_size, num_actions = visits.shape
+    actions = np.zeros(batch_size, np.int64)
+    weights = np.zeros(num_actions)
+    for b in range(batch_size):
+        best = -1
+        for a in range(num_actions):
+            if legal[b, a] and (best < 0 or visits[b, a] > visits[b, best]):
+                best = a
+        actions[b] = best
+        if temperature == 0:
+            continue
+        # Scale by the largest count first so that n^(1/T) cannot overflow at small T.
+        total = 0.0
+        for a in range(num_actions):
+            weights[a] = (visits[b, a] / visits[b, best]) ** (1.0 / temperature) if legal[b, a] else 0.0
+            total += weights[a]
+        threshold = uniforms[b] * total
+        cumulative = 0.0
+        for a in range(num_actions):
+            cumulative += weights[a]
+            if weights[a] > 0 and cumulative > threshold:
+                actions[b] = a
+                break
+    return actions
 
 
 def gumbel_muzero_policy(
@@ -237,7 +288,10 @@ def gumbel_muzero_policy(
         discount_sign=-1.0 if two_player else 1.0,
         update_bounds=False,
     )
-    completed_q = root_completed_qvalues(tree, params)
+    completed_q = root_completed_qvalues(
+        tree.children_rewards, tree.children_discounts, tree.children_values, tree.children_visits,
+        tree.children_prior_logits, tree.raw_values, tree.node_values, params,
+    )  # fmt: skip
     visits = tree.children_visits[:, ROOT_INDEX]
     # Act with the best of the most-visited considered actions (score g + logits + sigma(q)).
     score = np.maximum(-1e9, tree.root_gumbel + root_logits + completed_q)
@@ -247,20 +301,22 @@ def gumbel_muzero_policy(
     return SearchOutput(action, weights.astype(np.float32), tree.node_values[:, ROOT_INDEX].astype(np.float32), tree)
 
 
-def root_completed_qvalues(tree: Tree, params: np.ndarray) -> np.ndarray:
-    """``sigma(completed Q)`` at each root, ``[B, A]``."""
-    batch_size, num_actions = tree.batch_size, tree.num_actions
+@njit(cache=True)
+def root_completed_qvalues(children_rewards, children_discounts, children_values, children_visits, children_prior_logits,
+                           raw_values, node_values, params):  # fmt: skip
+    """``sigma(completed Q)`` at each root, ``[B, A]`` (tree arrays as in :class:`Tree`)."""
+    batch_size, _, num_actions = children_rewards.shape
     out = np.empty((batch_size, num_actions))
     q = np.empty(num_actions)
     for b in range(batch_size):
         _gumbel_completed_q(
-            tree.children_rewards[b, ROOT_INDEX],
-            tree.children_discounts[b, ROOT_INDEX],
-            tree.children_values[b, ROOT_INDEX],
-            tree.children_visits[b, ROOT_INDEX],
-            tree.children_prior_logits[b, ROOT_INDEX],
-            tree.raw_values[b, ROOT_INDEX],
-            tree.node_values[b, ROOT_INDEX],
+            children_rewards[b, ROOT_INDEX],
+            children_discounts[b, ROOT_INDEX],
+            children_values[b, ROOT_INDEX],
+            children_visits[b, ROOT_INDEX],
+            children_prior_logits[b, ROOT_INDEX],
+            raw_values[b, ROOT_INDEX],
+            node_values[b, ROOT_INDEX],
             params,
             q,
             out[b],

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from gym_planning.search.action_selection import gumbel_interior_action, gumbel_root_action, puct_action
-from gym_planning.search.base import RecurrentFn, RecurrentOutput
+from gym_planning.search.base import JitRecurrentFn, RecurrentFn, RecurrentOutput
 from gym_planning.search.embeddings import EmbeddingStore
 from gym_planning.search.qtransforms import completed_by_mix_value, min_max_normalised, node_qvalues, softmax
 from gym_planning.search.tree import ROOT_INDEX, UNVISITED, Tree
@@ -68,17 +68,16 @@ def select_batch(
     out_parent,
     out_action,
     out_expand,
+    scratch,
 ):
     """Descend each of the B trees from its root to the edge the simulation ends on.
 
     Writes ``out_parent[b]``, ``out_action[b]`` (the edge) and ``out_expand[b]`` (True when the edge
     leads to a new node, so the model must be called; False when the walk stopped at ``max_depth`` on
-    an existing node, whose own value is backed up instead).
+    an existing node, whose own value is backed up instead). ``scratch`` is a ``[3, A]`` float64 work buffer.
     """
     batch_size, _, num_actions = children_index.shape
-    q = np.empty(num_actions)
-    scores = np.empty(num_actions)
-    probs = np.empty(num_actions)
+    q, scores, probs = scratch[0], scratch[1], scratch[2]
     for b in range(batch_size):
         node = ROOT_INDEX
         depth = 0
@@ -259,6 +258,10 @@ def run_search(
     update_bounds: bool,
 ) -> Tree:
     """Run ``num_simulations`` batched simulations on a tree whose roots are already set up."""
+    if isinstance(recurrent_fn, JitRecurrentFn):
+        _run_jit(tree, store, recurrent_fn, num_simulations, policy, params, considered_table, num_considered, max_depth,
+                 discount_sign, update_bounds)  # fmt: skip
+        return tree
     batch_size, _, num_actions = tree.children_index.shape
     parent = np.zeros(batch_size, np.int32)
     action = np.zeros(batch_size, np.int64)
@@ -266,6 +269,7 @@ def run_search(
     slots = np.zeros(batch_size, np.int64)
     all_legal = np.ones((batch_size, num_actions), np.bool_)
     rows = np.arange(batch_size)
+    scratch = np.empty((3, num_actions))
     for simulation in range(num_simulations):
         select_batch(
             tree.children_index,
@@ -288,6 +292,7 @@ def run_search(
             parent,
             action,
             expand,
+            scratch,
         )
         any_expand = expand.any()
         if any_expand:
@@ -334,6 +339,22 @@ def run_search(
     return tree
 
 
+def _run_jit(tree, store, model, num_simulations, policy, params, considered_table, num_considered, max_depth,
+             discount_sign, update_bounds) -> None:  # fmt: skip
+    if not (isinstance(store.data, np.ndarray) and store.data.ndim == 2):
+        raise TypeError("a JitRecurrentFn needs the root embedding as a 2-D numpy array [B, E]")
+    code = run_search_jit(
+        tree.children_index, tree.children_visits, tree.children_prior_logits, tree.children_legal, tree.children_rewards,
+        tree.children_discounts, tree.children_values, tree.node_visits, tree.raw_values, tree.node_values, tree.parents,
+        tree.action_from_parent, tree.node_depth, tree.embedding_slots, tree.num_nodes, tree.value_bounds, tree.root_gumbel,
+        policy, params, considered_table, num_considered, max_depth, discount_sign, update_bounds, model.fn,
+        np.asarray(model.params), store.data, num_simulations,
+    )  # fmt: skip
+    if code:
+        field, simulation = divmod(code, num_simulations + 1)
+        raise ValueError(f"the jitted model returned a NaN or infinite {_OUTPUT_FIELDS[field]} at simulation {simulation}")
+
+
 def _check_child_mask(mask: np.ndarray, expand: np.ndarray) -> np.ndarray:
     if mask.dtype != np.bool_:
         mask = mask.astype(np.bool_)
@@ -345,3 +366,83 @@ def _check_child_mask(mask: np.ndarray, expand: np.ndarray) -> np.ndarray:
         mask = mask.copy()
         mask[empty] = True
     return mask
+
+
+@njit(cache=False)  # specialised on the model function, which Numba cannot cache across processes
+def run_search_jit(
+    children_index,
+    children_visits,
+    children_prior_logits,
+    children_legal,
+    children_rewards,
+    children_discounts,
+    children_values,
+    node_visits,
+    raw_values,
+    node_values,
+    parents,
+    action_from_parent,
+    node_depth,
+    embedding_slots,
+    num_nodes,
+    value_bounds,
+    root_gumbel,
+    policy,
+    params,
+    considered_table,
+    num_considered,
+    max_depth,
+    discount_sign,
+    update_bounds,
+    model_fn,
+    model_params,
+    store,
+    num_simulations,
+):
+    """:func:`run_search` with a Numba model: the same kernels, with the model call compiled in.
+
+    ``store`` is the ``[B * N, E]`` embedding array. Returns 0, or ``code * (num_simulations + 1) + simulation``
+    with the expansion kernel's error code.
+    """
+    batch_size, _, num_actions = children_index.shape
+    parent = np.zeros(batch_size, np.int32)
+    action = np.zeros(batch_size, np.int64)
+    expand = np.zeros(batch_size, np.bool_)
+    slots = np.zeros(batch_size, np.int64)
+    reward = np.zeros(batch_size)
+    discount = np.zeros(batch_size)
+    value = np.zeros(batch_size)
+    logits = np.zeros((batch_size, num_actions))
+    legal = np.ones((batch_size, num_actions), np.bool_)
+    embedding = np.empty((batch_size, store.shape[1]), store.dtype)
+    new_embedding = np.empty((batch_size, store.shape[1]), store.dtype)
+    scratch = np.empty((3, num_actions))
+    for simulation in range(num_simulations):
+        select_batch(
+            children_index, children_visits, children_prior_logits, children_legal, children_rewards,
+            children_discounts, children_values, node_visits, raw_values, node_values, value_bounds, root_gumbel,
+            policy, params, considered_table, num_considered, max_depth, parent, action, expand, scratch,
+        )  # fmt: skip
+        for b in range(batch_size):
+            embedding[b] = store[embedding_slots[b, parent[b]]]
+        legal[:] = True
+        model_fn(model_params, embedding, action, reward, discount, logits, value, legal, new_embedding)
+        for b in range(batch_size):
+            empty = True
+            for a in range(num_actions):
+                if legal[b, a]:
+                    empty = False
+            if empty:  # terminal for a perfect model: keep it searchable, its discount 0 ends the value
+                legal[b, :] = True
+        code = expand_and_backup_batch(
+            children_index, children_visits, children_prior_logits, children_legal, children_rewards,
+            children_discounts, children_values, node_visits, raw_values, node_values, parents, action_from_parent,
+            node_depth, embedding_slots, num_nodes, value_bounds, update_bounds, parent, action, expand, reward,
+            discount, logits, value, legal, discount_sign, slots,
+        )  # fmt: skip
+        if code:
+            return code * (num_simulations + 1) + simulation
+        for b in range(batch_size):
+            if expand[b]:
+                store[slots[b]] = new_embedding[b]
+    return 0

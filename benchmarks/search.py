@@ -1,0 +1,155 @@
+"""Search speed: gym_planning's Numba search beside mctx (JAX, CPU) on the same machine, same run.
+
+    python -m benchmarks.search [--quick] [--json PATH]
+
+Grid: batch 1 / 16 / 256 x actions 4 / 18 x 50 simulations, MuZero and Gumbel MuZero policies, a trivial
+model (reward 0, discount 0.99, uniform prior, value 0). Ours runs twice: with the model as a Python
+callback building numpy arrays (how a torch network plugs in) and with the model compiled by Numba
+(``JitRecurrentFn``, how mctx runs: model and search in one compiled loop). mctx is jitted on the JAX
+CPU backend. Figures are simulations per second (batch x simulations / wall time of one search call),
+the median of several timed repeats after a warm-up. Also measured: the start-up of a fresh process
+that imports the search and runs one search with the Numba cache warm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable
+
+import numpy as np
+
+from benchmarks._search_models import DISCOUNT, jit_recurrent_fn, numpy_recurrent_fn
+from gym_planning.search import RootOutput, gumbel_muzero_policy, muzero_policy
+
+BATCHES = (1, 16, 256)
+ACTIONS = (4, 18)
+SIMULATIONS = 50
+EMBEDDING_SIZE = 4
+
+
+def _sims_per_second(search: Callable[[], object], batch: int, repeats: int, min_time: float) -> float:
+    search()  # warm-up: compilation and caches
+    rates = []
+    for _ in range(repeats):
+        calls, start = 0, time.perf_counter()
+        while True:
+            search()
+            calls += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_time:
+                break
+        rates.append(calls * batch * SIMULATIONS / elapsed)
+    return statistics.median(rates)
+
+
+def _ours(policy: str, model: str, batch: int, actions: int) -> Callable[[], object]:
+    root = RootOutput(np.zeros((batch, actions)), np.zeros(batch), np.zeros((batch, EMBEDDING_SIZE)))
+    recurrent_fn = numpy_recurrent_fn(actions) if model == "numpy" else jit_recurrent_fn()
+    search_fn = muzero_policy if policy == "muzero" else gumbel_muzero_policy
+    rng = np.random.default_rng(0)
+    return lambda: search_fn(root, recurrent_fn, SIMULATIONS, rng=rng)
+
+
+def _mctx(policy: str, batch: int, actions: int) -> Callable[[], object] | None:
+    try:
+        import jax
+        import jax.numpy as jnp
+        import mctx
+    except ImportError:
+        return None
+
+    def recurrent_fn(params, rng_key, action, embedding):
+        del params, rng_key, action
+        output = mctx.RecurrentFnOutput(
+            reward=jnp.zeros(batch),
+            discount=jnp.full(batch, DISCOUNT),
+            prior_logits=jnp.zeros((batch, actions)),
+            value=jnp.zeros(batch),
+        )
+        return output, embedding + 1.0
+
+    root = mctx.RootFnOutput(
+        prior_logits=jnp.zeros((batch, actions)), value=jnp.zeros(batch), embedding=jnp.zeros((batch, EMBEDDING_SIZE))
+    )
+    policy_fn = mctx.muzero_policy if policy == "muzero" else mctx.gumbel_muzero_policy
+    search = jax.jit(
+        lambda key: policy_fn(params=(), rng_key=key, root=root, recurrent_fn=recurrent_fn, num_simulations=SIMULATIONS)
+    )
+    key = jax.random.PRNGKey(0)
+    return lambda: jax.block_until_ready(search(key))
+
+
+_STARTUP_SCRIPT = """
+import time
+start = time.perf_counter()
+import numpy as np
+from gym_planning.search import RootOutput, muzero_policy, gumbel_muzero_policy
+from benchmarks._search_models import numpy_recurrent_fn
+root = RootOutput(np.zeros((1, 4)), np.zeros(1), np.zeros((1, 4)))
+muzero_policy(root, numpy_recurrent_fn(4), 8)
+gumbel_muzero_policy(root, numpy_recurrent_fn(4), 8)
+print(time.perf_counter() - start)
+"""
+
+
+def startup_seconds() -> float:
+    """Wall time of a fresh process from import to the end of its first two searches (cache warm)."""
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    command = [sys.executable, "-c", _STARTUP_SCRIPT]
+    subprocess.run(command, check=True, capture_output=True, env=env)  # fills the cache if empty
+    return min(float(subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout) for _ in range(3))
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter repeats (under a minute)")
+    parser.add_argument("--json", metavar="PATH", help="write the records as a JSON list")
+    args = parser.parse_args(argv)
+    repeats, min_time = (2, 0.05) if args.quick else (7, 0.3)
+
+    have_mctx = _mctx("muzero", 1, 2) is not None
+    if not have_mctx:
+        print("jax/mctx not installed (pip install 'gym-planning[bench]'): measuring gym_planning alone.\n")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    records: list[dict] = []
+    header = f"{'policy':7} {'batch':>5} {'actions':>7} | {'ours: numpy model':>17} {'ours: numba model':>17} | {'mctx (jax cpu)':>14} | {'numpy/mctx':>10} {'numba/mctx':>10}"
+    print(header)
+    print("-" * len(header))
+    for policy in ("muzero", "gumbel"):
+        for batch in BATCHES:
+            for actions in ACTIONS:
+                row = {}
+                for model in ("numpy", "numba"):
+                    row[model] = _sims_per_second(_ours(policy, model, batch, actions), batch, repeats, min_time)
+                    records.append(dict(impl="gym_planning", model=model, policy=policy, batch=batch, actions=actions,
+                                        simulations=SIMULATIONS, sims_per_s=row[model]))  # fmt: skip
+                mctx_search = _mctx(policy, batch, actions) if have_mctx else None
+                if mctx_search is not None:
+                    row["mctx"] = _sims_per_second(mctx_search, batch, repeats, min_time)
+                    records.append(dict(impl="mctx", model="jax", policy=policy, batch=batch, actions=actions,
+                                        simulations=SIMULATIONS, sims_per_s=row["mctx"]))  # fmt: skip
+                mctx_rate = row.get("mctx")
+                cells = [f"{row['numpy']:17,.0f}", f"{row['numba']:17,.0f}"]
+                if mctx_rate:
+                    cells += [f"{mctx_rate:14,.0f}", f"{row['numpy'] / mctx_rate:9.1f}x", f"{row['numba'] / mctx_rate:9.1f}x"]
+                else:
+                    cells += [f"{'-':>14}", f"{'-':>10}", f"{'-':>10}"]
+                print(f"{policy:7} {batch:5d} {actions:7d} | {cells[0]} {cells[1]} | {cells[2]} | {cells[3]} {cells[4]}")
+    start = startup_seconds()
+    print(f"\nstart-up of a fresh process to its first searches (Numba cache warm): {start:.2f} s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(records, f, indent=1)
+        print(f"wrote {len(records)} records to {args.json}")
+    return records
+
+
+if __name__ == "__main__":
+    main()
