@@ -73,8 +73,8 @@ def select_batch(
     """Descend each of the B trees from its root to the edge the simulation ends on.
 
     Writes ``out_parent[b]``, ``out_action[b]`` (the edge) and ``out_expand[b]`` (True when the edge
-    leads to a new node, so the model must be called; False when the walk stopped at ``max_depth`` on
-    an existing node, whose own value is backed up instead). ``scratch`` is a ``[3, A]`` float64 work buffer.
+    leads to a new node, so the model must be called; False when the walk stopped on an existing node at
+    ``max_depth`` or after a terminal step (discount 0), whose own value is backed up instead). ``scratch`` is a ``[3, A]`` float64 work buffer.
     """
     batch_size, _, num_actions = children_index.shape
     q, scores, probs = scratch[0], scratch[1], scratch[2]
@@ -116,7 +116,9 @@ def select_batch(
                     action = gumbel_interior_action(probs, visits, legal)
             child = children_index[b, node, action]
             depth += 1
-            if child == UNVISITED or depth >= max_depth:
+            # A discount of 0 ends the episode: nothing below the child can change the backed-up value,
+            # so the walk stops there as at the depth cut-off instead of spending model calls on it.
+            if child == UNVISITED or depth >= max_depth or children_discounts[b, node, action] == 0.0:
                 out_parent[b] = node
                 out_action[b] = action
                 out_expand[b] = child == UNVISITED
