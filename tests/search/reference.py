@@ -173,7 +173,9 @@ class ReferenceSearch:
             child.reward, child.discount = float(step.reward), self.sign * float(step.discount)
             node.children[action] = child
             leaf_value = child.raw_value
-        elif depth + 1 >= self.max_depth:
+        elif depth + 1 >= self.max_depth or child.discount == 0.0:
+            # Depth cut-off, or a terminal step (nothing below can change the value): the child's own
+            # model value stands in for its subtree.
             leaf_value = child.raw_value
             child.value = (child.value * child.visits + leaf_value) / (child.visits + 1)
             child.visits += 1
