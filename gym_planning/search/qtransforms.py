@@ -14,7 +14,7 @@ EPSILON = 1e-8
 TINY = np.finfo(np.float64).tiny
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def softmax(logits, out):
     """``out = softmax(logits)`` along the only axis, numerically stable. Shapes ``[A]``."""
     top = logits[0]
@@ -29,14 +29,14 @@ def softmax(logits, out):
         out[a] = out[a] / total
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def node_qvalues(rewards, discounts, values, out):
     """``out[a] = rewards[a] + discounts[a] * values[a]``: Q of each child edge. Shapes ``[A]``."""
     for a in range(rewards.shape[0]):
         out[a] = rewards[a] + discounts[a] * values[a]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def min_max_normalised(qvalues, visits, low, high, out):
     """MuZero's normalisation: ``(q - low) / (high - low)`` for visited children, 0 for unvisited.
 
@@ -52,7 +52,7 @@ def min_max_normalised(qvalues, visits, low, high, out):
             out[a] = 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def mixed_value(raw_value, qvalues, visits, prior_probs):
     """Gumbel MuZero's value estimate for unvisited actions (``v_mix``, Danihelka et al. 2022, eq. 33).
 
@@ -71,7 +71,7 @@ def mixed_value(raw_value, qvalues, visits, prior_probs):
     return (raw_value + sum_visits * weighted_q) / (sum_visits + 1.0)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def completed_by_mix_value(
     qvalues, visits, prior_logits, raw_value, node_value, value_scale, maxvisit_init, rescale_values, use_mixed_value, out
 ):

@@ -29,7 +29,7 @@ P_PB_C_INIT, P_PB_C_BASE, P_VALUE_SCALE, P_MAXVISIT_INIT, P_RESCALE, P_USE_MIXED
 _OUTPUT_FIELDS = {1: "reward", 2: "discount", 3: "value", 4: "prior_logits"}
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _gumbel_completed_q(tree_rewards, tree_discounts, tree_values, visits, logits, raw_value, node_value, params, q, out):
     node_qvalues(tree_rewards, tree_discounts, tree_values, q)
     completed_by_mix_value(
