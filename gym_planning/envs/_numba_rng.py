@@ -54,7 +54,7 @@ def uniform(rng: np.ndarray) -> float:
 def randint(rng: np.ndarray, n: int) -> int:
     """An int drawn uniformly from ``[0, n)`` (``0 < n < 2**32``), by multiply-shift of the top 32 bits."""
     top = next_u64(rng) >> _S32
-    return int((top * np.uint64(n)) >> _S32)
+    return np.int64((top * np.uint64(n)) >> _S32)
 
 
 @njit(cache=True)
