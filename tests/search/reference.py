@@ -353,15 +353,17 @@ def reference_gumbel(
 def batched(model: Model, num_actions: int):
     """Turn a per-state model into the core's batched ``recurrent_fn`` over a list of states.
 
-    The legal mask is passed on only when the model gives one for every row.
+    Rows whose step has no legal mask count as all legal (as the reference does).
     """
     from gym_planning.search import RecurrentOutput
 
     def recurrent_fn(states: list, action: np.ndarray):
         steps = [model(state, int(a)) for state, a in zip(states, action)]
         legal = None
-        if all(step.legal is not None for step in steps):
-            legal = np.array([step.legal for step in steps], dtype=bool).reshape(len(steps), num_actions)
+        if any(step.legal is not None for step in steps):
+            all_legal = [True] * num_actions
+            rows = [all_legal if step.legal is None else step.legal for step in steps]
+            legal = np.array(rows, dtype=bool).reshape(len(steps), num_actions)
         output = RecurrentOutput(
             reward=np.array([step.reward for step in steps], dtype=np.float64),
             discount=np.array([step.discount for step in steps], dtype=np.float64),
