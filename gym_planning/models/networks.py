@@ -1,0 +1,302 @@
+"""MuZero networks in torch: representation ``h``, dynamics ``g`` and prediction ``f``.
+
+Two families share one interface (:class:`MuZeroNetwork`):
+
+- :class:`MlpMuZeroNetwork` for vector (or one-hot-able discrete) observations;
+- :class:`ConvMuZeroNetwork` for images, with MuZero's Atari down-sampling (stride-2 convolutions,
+  residual blocks, average pooling: 1/16 of the resolution) and action planes into the dynamics.
+  Frame stacking is left to a wrapper (``gymnasium.wrappers.FrameStackObservation`` / ``VecFrameStack``).
+
+Both keep hidden states min-max normalised to [0, 1] per sample (MuZero, Appendix G) and predict
+values and rewards as categorical logits over a support (:mod:`gym_planning.models.support`).
+A network is a :class:`gym_planning.models.SearchModel`: ``root(observation)`` and
+``recurrent(embedding, action)`` answer the search with embeddings that stay torch tensors on the
+network's device.
+
+Letters: ``B`` batch, ``A`` actions, ``L`` latent size (or ``C x H' x W'`` latent planes),
+``S_v`` / ``S_r`` value / reward support bins.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.preprocessing import get_flattened_obs_dim, preprocess_obs
+from torch import nn
+
+from gym_planning.models.support import support_to_scalar
+from gym_planning.search import RecurrentOutput, RootOutput
+
+
+def normalize_hidden_state(hidden: th.Tensor, eps: float = 1e-5) -> th.Tensor:
+    """Min-max normalise each sample's hidden state to [0, 1] (over all its features)."""
+    flat = hidden.flatten(1)
+    low = flat.min(dim=1, keepdim=True).values
+    high = flat.max(dim=1, keepdim=True).values
+    return ((flat - low) / (high - low + eps)).view_as(hidden)
+
+
+def scale_gradient(x: th.Tensor, scale: float) -> th.Tensor:
+    """Identity forward; multiplies the gradient flowing back through ``x`` by ``scale``."""
+    return x * scale + x.detach() * (1.0 - scale)
+
+
+def _mlp(in_dim: int, hidden_sizes: tuple[int, ...], out_dim: int, zero_last: bool = False) -> nn.Sequential:
+    """Linear -> LayerNorm -> ReLU blocks, then a linear output (zero-initialised for value/reward heads,
+    so every prediction starts at 0)."""
+    layers: list[nn.Module] = []
+    for size in hidden_sizes:
+        layers += [nn.Linear(in_dim, size), nn.LayerNorm(size), nn.ReLU()]
+        in_dim = size
+    last = nn.Linear(in_dim, out_dim)
+    if zero_last:
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+    layers.append(last)
+    return nn.Sequential(*layers)
+
+
+class MuZeroNetwork(nn.Module):
+    """Shared logic of the MuZero network families; subclasses define ``representation``,
+    ``dynamics`` and ``prediction`` on logits.
+
+    :param observation_space: the (VecEnv) observation space; preprocessed as SB3 does
+        (images scaled to [0, 1], discrete observations one-hot).
+    :param num_actions: ``A``, size of the ``Discrete`` action space.
+    :param value_support_size: value bins are ``-value_support_size .. value_support_size``.
+    :param reward_support_size: reward bins are ``-reward_support_size .. reward_support_size``.
+    :param discount: per-step discount the search applies to the model's steps.
+    :param normalize_images: divide image observations by 255.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        num_actions: int,
+        *,
+        value_support_size: int,
+        reward_support_size: int,
+        discount: float,
+        normalize_images: bool = True,
+    ):
+        super().__init__()
+        self.observation_space = observation_space
+        self.num_actions = num_actions
+        self.value_support_size = value_support_size
+        self.reward_support_size = reward_support_size
+        self.discount = discount
+        self.normalize_images = normalize_images
+
+    # -- the three functions, on logits (subclasses) ---------------------------------------------
+    def representation(self, observation: th.Tensor) -> th.Tensor:
+        """``h``: preprocessed observations ``[B, *obs]`` -> normalised hidden states ``[B, L]``."""
+        raise NotImplementedError
+
+    def dynamics(self, hidden: th.Tensor, action: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        """``g``: hidden ``[B, L]`` and actions ``[B]`` (int64) -> next normalised hidden ``[B, L]`` and
+        reward logits ``[B, S_r]``."""
+        raise NotImplementedError
+
+    def prediction(self, hidden: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        """``f``: hidden ``[B, L]`` -> policy logits ``[B, A]`` and value logits ``[B, S_v]``."""
+        raise NotImplementedError
+
+    # -- composed inference (with gradients; used by training) ------------------------------------
+    @property
+    def device(self) -> th.device:
+        return next(self.parameters()).device
+
+    def preprocess(self, observation: np.ndarray | th.Tensor) -> th.Tensor:
+        """Observations ``[B, *obs_shape]`` (numpy or torch) -> float tensor on the network's device."""
+        obs = th.as_tensor(observation, device=self.device)
+        return preprocess_obs(obs, self.observation_space, normalize_images=self.normalize_images).float()
+
+    def initial_inference(self, observation: np.ndarray | th.Tensor) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+        """Raw observations -> ``(hidden [B, L], policy_logits [B, A], value_logits [B, S_v])``."""
+        hidden = self.representation(self.preprocess(observation))
+        policy_logits, value_logits = self.prediction(hidden)
+        return hidden, policy_logits, value_logits
+
+    def recurrent_inference(
+        self, hidden: th.Tensor, action: th.Tensor
+    ) -> tuple[th.Tensor, th.Tensor, th.Tensor, th.Tensor]:
+        """One model step -> ``(next_hidden, reward_logits [B, S_r], policy_logits [B, A], value_logits [B, S_v])``."""
+        next_hidden, reward_logits = self.dynamics(hidden, action)
+        policy_logits, value_logits = self.prediction(next_hidden)
+        return next_hidden, reward_logits, policy_logits, value_logits
+
+    def value_scalar(self, value_logits: th.Tensor) -> th.Tensor:
+        return support_to_scalar(value_logits, self.value_support_size)
+
+    def reward_scalar(self, reward_logits: th.Tensor) -> th.Tensor:
+        return support_to_scalar(reward_logits, self.reward_support_size)
+
+    # -- SearchModel protocol (no gradients) -----------------------------------------------------
+    @th.no_grad()
+    def root(self, observation: np.ndarray | th.Tensor) -> RootOutput:
+        """Search roots for raw observations ``[B, *obs_shape]``; embeddings stay on the network's device."""
+        hidden, policy_logits, value_logits = self.initial_inference(observation)
+        return RootOutput(prior_logits=policy_logits, value=self.value_scalar(value_logits), embedding=hidden)
+
+    @th.no_grad()
+    def recurrent(self, embedding: th.Tensor, action: Any) -> tuple[RecurrentOutput, th.Tensor]:
+        """The search's ``recurrent_fn``: one learned step from each of the B hidden states.
+
+        The learned model never predicts termination: ``discount`` is the constant ``self.discount``
+        and every action stays legal.
+        """
+        action_t = th.as_tensor(np.asarray(action), dtype=th.long, device=embedding.device)
+        next_hidden, reward_logits, policy_logits, value_logits = self.recurrent_inference(embedding, action_t)
+        discount = th.full((embedding.shape[0],), self.discount, device=embedding.device)
+        output = RecurrentOutput(
+            reward=self.reward_scalar(reward_logits),
+            discount=discount,
+            prior_logits=policy_logits,
+            value=self.value_scalar(value_logits),
+        )
+        return output, next_hidden
+
+
+class MlpMuZeroNetwork(MuZeroNetwork):
+    """Fully connected MuZero network for flat observations.
+
+    :param latent_dim: ``L``, size of the hidden state.
+    :param hidden_sizes: hidden layers of every MLP (representation, dynamics, heads).
+    (Other parameters: see :class:`MuZeroNetwork`.)
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        num_actions: int,
+        *,
+        value_support_size: int,
+        reward_support_size: int,
+        discount: float,
+        normalize_images: bool = True,
+        latent_dim: int = 64,
+        hidden_sizes: tuple[int, ...] = (128,),
+    ):
+        super().__init__(
+            observation_space,
+            num_actions,
+            value_support_size=value_support_size,
+            reward_support_size=reward_support_size,
+            discount=discount,
+            normalize_images=normalize_images,
+        )
+        hidden_sizes = tuple(hidden_sizes)
+        obs_dim = get_flattened_obs_dim(observation_space)
+        self.representation_net = _mlp(obs_dim, hidden_sizes, latent_dim)
+        self.dynamics_net = _mlp(latent_dim + num_actions, hidden_sizes, latent_dim)
+        self.reward_net = _mlp(latent_dim, hidden_sizes, 2 * reward_support_size + 1, zero_last=True)
+        self.policy_net = _mlp(latent_dim, hidden_sizes, num_actions)
+        self.value_net = _mlp(latent_dim, hidden_sizes, 2 * value_support_size + 1, zero_last=True)
+
+    def representation(self, observation: th.Tensor) -> th.Tensor:
+        return normalize_hidden_state(self.representation_net(observation.flatten(1)))
+
+    def dynamics(self, hidden: th.Tensor, action: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        one_hot = nn.functional.one_hot(action, self.num_actions).to(hidden.dtype)
+        next_hidden = normalize_hidden_state(self.dynamics_net(th.cat([hidden, one_hot], dim=1)))
+        return next_hidden, self.reward_net(next_hidden)
+
+    def prediction(self, hidden: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        return self.policy_net(hidden), self.value_net(hidden)
+
+
+class _ResidualBlock(nn.Module):
+    """conv3x3 -> BN-free ReLU -> conv3x3, plus the input (no BatchNorm: predictions must not depend
+    on what else is in the batch)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: th.Tensor) -> th.Tensor:
+        return th.relu(x + self.conv2(th.relu(self.conv1(x))))
+
+
+def _residual_tower(channels: int, num_blocks: int) -> nn.Sequential:
+    return nn.Sequential(*[_ResidualBlock(channels) for _ in range(num_blocks)])
+
+
+class ConvMuZeroNetwork(MuZeroNetwork):
+    """Convolutional / residual MuZero network for channel-first image observations ``[C, H, W]``.
+
+    :param channels: channels of the hidden planes.
+    :param num_blocks: residual blocks in each tower (representation, dynamics, prediction).
+    :param downsample: MuZero's Atari down-sampling (two stride-2 convolutions and two stride-2 average
+        pools: 1/16 of each side). Turn it off for small grids (e.g. 10 x 10 Sokoban).
+    :param head_hidden_sizes: hidden layers of the MLP heads on the flattened planes.
+    (Other parameters: see :class:`MuZeroNetwork`.)
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Box,
+        num_actions: int,
+        *,
+        value_support_size: int,
+        reward_support_size: int,
+        discount: float,
+        normalize_images: bool = True,
+        channels: int = 32,
+        num_blocks: int = 1,
+        downsample: bool = True,
+        head_hidden_sizes: tuple[int, ...] = (64,),
+    ):
+        super().__init__(
+            observation_space,
+            num_actions,
+            value_support_size=value_support_size,
+            reward_support_size=reward_support_size,
+            discount=discount,
+            normalize_images=normalize_images,
+        )
+        in_channels, height, width = observation_space.shape
+        if downsample:
+            self.representation_net = nn.Sequential(
+                nn.Conv2d(in_channels, channels, 3, stride=2, padding=1),
+                nn.ReLU(),
+                _residual_tower(channels, num_blocks),
+                nn.Conv2d(channels, channels, 3, stride=2, padding=1),
+                nn.ReLU(),
+                _residual_tower(channels, num_blocks),
+                nn.AvgPool2d(3, stride=2, padding=1),
+                _residual_tower(channels, num_blocks),
+                nn.AvgPool2d(3, stride=2, padding=1),
+            )
+        else:
+            self.representation_net = nn.Sequential(
+                nn.Conv2d(in_channels, channels, 3, padding=1), nn.ReLU(), _residual_tower(channels, num_blocks)
+            )
+        with th.no_grad():
+            latent_shape = self.representation_net(th.zeros(1, in_channels, height, width)).shape[1:]
+        self.latent_shape = tuple(latent_shape)
+        flat = int(np.prod(latent_shape))
+        self.dynamics_net = nn.Sequential(
+            nn.Conv2d(channels + num_actions, channels, 3, padding=1), nn.ReLU(), _residual_tower(channels, num_blocks)
+        )
+        self.prediction_net = _residual_tower(channels, num_blocks)
+        self.reward_net = _mlp(flat, tuple(head_hidden_sizes), 2 * reward_support_size + 1, zero_last=True)
+        self.policy_net = _mlp(flat, tuple(head_hidden_sizes), num_actions)
+        self.value_net = _mlp(flat, tuple(head_hidden_sizes), 2 * value_support_size + 1, zero_last=True)
+
+    def representation(self, observation: th.Tensor) -> th.Tensor:
+        return normalize_hidden_state(self.representation_net(observation))
+
+    def dynamics(self, hidden: th.Tensor, action: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        # One constant plane per action, 1 on the plane of the action taken.
+        planes = nn.functional.one_hot(action, self.num_actions).to(hidden.dtype)[:, :, None, None]
+        planes = planes.expand(-1, -1, *hidden.shape[2:])
+        next_hidden = normalize_hidden_state(self.dynamics_net(th.cat([hidden, planes], dim=1)))
+        return next_hidden, self.reward_net(next_hidden.flatten(1))
+
+    def prediction(self, hidden: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        features = self.prediction_net(hidden).flatten(1)
+        return self.policy_net(features), self.value_net(features)

@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+
+from gym_planning.models import SearchModel
+from gym_planning.models.networks import ConvMuZeroNetwork, MlpMuZeroNetwork, normalize_hidden_state, scale_gradient
+from gym_planning.search import gumbel_muzero_policy, muzero_policy
+
+SUPPORT = dict(value_support_size=5, reward_support_size=3, discount=0.9)
+
+
+def test_normalized_hidden_state_spans_unit_interval():
+    hidden = normalize_hidden_state(th.randn(4, 7) * 10)
+    assert th.allclose(hidden.min(dim=1).values, th.zeros(4))
+    assert th.allclose(hidden.max(dim=1).values, th.ones(4), atol=1e-4)
+
+
+def test_scale_gradient_halves_gradient_only():
+    x = th.ones(3, requires_grad=True)
+    y = scale_gradient(x * 2, 0.5)
+    assert th.equal(y, th.full((3,), 2.0))
+    y.sum().backward()
+    assert th.allclose(x.grad, th.ones(3))
+
+
+def test_mlp_network_is_a_search_model_with_zero_initial_values():
+    net = MlpMuZeroNetwork(spaces.Box(-1, 1, (4,), np.float32), 3, latent_dim=8, hidden_sizes=(16,), **SUPPORT)
+    assert isinstance(net, SearchModel)
+    root = net.root(np.zeros((5, 4), np.float32))
+    assert root.prior_logits.shape == (5, 3) and root.embedding.shape == (5, 8)
+    # Zero-initialised value / reward heads: every prediction starts at exactly 0.
+    assert th.allclose(root.value, th.zeros(5), atol=1e-6)
+    out, nxt = net.recurrent(root.embedding, np.array([0, 1, 2, 0, 1]))
+    assert th.allclose(out.reward, th.zeros(5), atol=1e-6) and th.allclose(out.discount, th.full((5,), 0.9))
+    assert nxt.shape == (5, 8) and isinstance(nxt, th.Tensor)
+
+
+def test_discrete_observations_are_one_hot():
+    net = MlpMuZeroNetwork(spaces.Discrete(6), 2, latent_dim=4, hidden_sizes=(8,), **SUPPORT)
+    assert net.preprocess(np.array([0, 5])).tolist() == [[1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 1]]
+
+
+@pytest.mark.parametrize("downsample, shape, latent", [(True, (3, 64, 64), (16, 4, 4)), (False, (2, 7, 7), (16, 7, 7))])
+def test_conv_network_shapes(downsample, shape, latent):
+    space = spaces.Box(0, 255, shape, np.uint8)
+    net = ConvMuZeroNetwork(space, 4, channels=16, num_blocks=1, downsample=downsample, **SUPPORT)
+    assert net.latent_shape == latent
+    root = net.root(np.zeros((2, *shape), np.uint8))
+    out, nxt = net.recurrent(root.embedding, np.array([3, 0]))
+    assert nxt.shape == (2, *latent) and out.prior_logits.shape == (2, 4)
+
+
+@pytest.mark.parametrize("policy", [muzero_policy, gumbel_muzero_policy])
+def test_search_runs_on_the_network(policy):
+    net = MlpMuZeroNetwork(spaces.Box(-1, 1, (4,), np.float32), 2, latent_dim=8, hidden_sizes=(16,), **SUPPORT)
+    out = policy(net.root(np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)), net.recurrent, 6, rng=0)
+    assert out.action.shape == (3,)
+    assert np.allclose(out.action_weights.sum(axis=1), 1.0)
