@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
+from numba import njit
 
 MASKED_LOGIT = -1e30
 LOW_LOGIT = -1e9
@@ -415,3 +416,84 @@ class RandomModel:
 
     def __call__(self, state: tuple[int, ...], action: int) -> Step:
         return self.evaluate(state + (action,))
+
+
+# ---------------------------------------------------------------- a hash model, in Python and in Numba
+
+MASK64 = (1 << 64) - 1
+STATE_BITS = (1 << 62) - 1  # states stay non-negative int64 so they fit an int64 embedding array
+_M1, _M2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+
+
+def mix64(x: int) -> int:
+    """SplitMix64's finaliser on Python ints (a bijection of 64-bit words)."""
+    x = ((x ^ (x >> 30)) * _M1) & MASK64
+    x = ((x ^ (x >> 27)) * _M2) & MASK64
+    return x ^ (x >> 31)
+
+
+def uniform01(state: int, k: int) -> float:
+    """The ``k``-th uniform draw in [0, 1) of ``state``: 53 random bits, exact in float64."""
+    return (mix64((state + k) & MASK64) >> 11) * 2.0**-53
+
+
+class HashModel:
+    """A deterministic random model whose state is a 62-bit hash of the action path, so that it can
+    also run compiled (:func:`hash_model_step`) with the state as a ``[B, 1]`` int64 embedding.
+    Outputs use only uniform draws and exact arithmetic, so both versions agree bit for bit.
+
+    ``params = [terminal_prob, logit_scale, legal_prob]``; ``legal_prob < 0`` gives no mask.
+    """
+
+    def __init__(self, params: np.ndarray, num_actions: int):
+        self.terminal_prob, self.logit_scale, self.legal_prob = (float(p) for p in params)
+        self.num_actions = num_actions
+
+    @staticmethod
+    def root_state(seed: int) -> int:
+        return mix64(seed) & STATE_BITS
+
+    def __call__(self, state: int, action: int) -> Step:
+        new = mix64(state ^ (action + 1)) & STATE_BITS
+        draw = [uniform01(new, k) for k in range(4 + 2 * self.num_actions)]
+        discount = 0.0 if draw[1] < self.terminal_prob else draw[2]
+        legal = None
+        if self.legal_prob >= 0:
+            legal = [draw[4 + self.num_actions + a] < self.legal_prob for a in range(self.num_actions)]
+            legal[new % self.num_actions] = True
+        logits = [self.logit_scale * (2.0 * draw[4 + a] - 1.0) for a in range(self.num_actions)]
+        return Step(2.0 * draw[0] - 1.0, discount, logits, 2.0 * draw[3] - 1.0, legal, new)
+
+
+_U64_M1, _U64_M2, _U64_STATE_BITS = np.uint64(_M1), np.uint64(_M2), np.uint64(STATE_BITS)
+
+
+@njit(cache=True)
+def _mix64_compiled(x):
+    x = (x ^ (x >> np.uint64(30))) * _U64_M1
+    x = (x ^ (x >> np.uint64(27))) * _U64_M2
+    return x ^ (x >> np.uint64(31))
+
+
+@njit(cache=True)
+def _uniform01_compiled(state, k):
+    return np.float64(_mix64_compiled(state + np.uint64(k)) >> np.uint64(11)) * 2.0**-53
+
+
+@njit(cache=True)
+def hash_model_step(params, embedding, action, reward, discount, prior_logits, value, legal_mask, new_embedding):
+    """The Numba twin of :class:`HashModel`, with the ``JitRecurrentFn`` signature."""
+    terminal_prob, logit_scale, legal_prob = params[0], params[1], params[2]
+    num_actions = prior_logits.shape[1]
+    for b in range(action.shape[0]):
+        new = _mix64_compiled(np.uint64(embedding[b, 0]) ^ np.uint64(action[b] + 1)) & _U64_STATE_BITS
+        reward[b] = 2.0 * _uniform01_compiled(new, 0) - 1.0
+        discount[b] = 0.0 if _uniform01_compiled(new, 1) < terminal_prob else _uniform01_compiled(new, 2)
+        value[b] = 2.0 * _uniform01_compiled(new, 3) - 1.0
+        for a in range(num_actions):
+            prior_logits[b, a] = logit_scale * (2.0 * _uniform01_compiled(new, 4 + a) - 1.0)
+            if legal_prob >= 0:
+                legal_mask[b, a] = _uniform01_compiled(new, 4 + num_actions + a) < legal_prob
+        if legal_prob >= 0:
+            legal_mask[b, np.int64(new % np.uint64(num_actions))] = True
+        new_embedding[b, 0] = np.int64(new)

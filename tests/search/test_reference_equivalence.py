@@ -16,12 +16,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gym_planning.search import RootOutput, Tree, considered_visits_sequence, gumbel_muzero_policy, muzero_policy
+from gym_planning.search import (
+    JitRecurrentFn,
+    RootOutput,
+    Tree,
+    considered_visits_sequence,
+    gumbel_muzero_policy,
+    muzero_policy,
+)
 from tests.search.reference import (
+    HashModel,
     RandomModel,
     ReferenceResult,
     batched,
     considered_visits,
+    hash_model_step,
     reference_gumbel,
     reference_muzero,
 )
@@ -231,6 +240,47 @@ def test_gumbel_matches_reference(case: Case, max_considered: int) -> None:
     np.testing.assert_array_equal(out.action, [r.action for r in results])
     np.testing.assert_allclose(out.action_weights, [r.action_weights for r in results], rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(out.root_value, [r.root_value for r in results], rtol=1e-6, atol=1e-6)
+    assert_masks_respected(out.tree, out.action, out.action_weights, mask)
+
+
+@settings(deadline=None, max_examples=25, suppress_health_check=[HealthCheck.too_slow])
+@given(case=cases(), use_gumbel=st.booleans(), compiled=st.booleans())
+def test_compiled_and_python_model_paths_match_reference(case: Case, use_gumbel: bool, compiled: bool) -> None:
+    """The same model as a Numba ``JitRecurrentFn`` (search and model in one compiled loop) or as a
+    Python callback gives the reference's trees."""
+    legal_prob = -1.0 if case.interior_legal_prob is None else case.interior_legal_prob
+    params = np.array([case.terminal_prob, case.logit_scale, legal_prob])
+    model = HashModel(params, case.num_actions)
+    rng = np.random.default_rng(case.seed)
+    states = [HashModel.root_state(case.seed * 1000 + b) for b in range(case.batch_size)]
+    logits, values = case.logit_scale * rng.normal(size=(case.batch_size, case.num_actions)), rng.normal(size=case.batch_size)
+    mask = case.root_mask()
+    recurrent_fn = JitRecurrentFn(hash_model_step, params) if compiled else batched(model, case.num_actions)
+    embedding = np.array(states, np.int64)[:, None] if compiled else states
+    root = RootOutput(logits, values, embedding)
+    settings_ = dict(legal_mask=mask, max_depth=case.max_depth, rng=case.seed, two_player=case.two_player)
+    common = dict(max_depth=case.max_depth, two_player=case.two_player)
+    if use_gumbel:
+        out = gumbel_muzero_policy(root, recurrent_fn, case.num_simulations, **settings_)
+        noise = np.random.default_rng(case.seed).gumbel(size=(case.batch_size, case.num_actions))
+        results = [
+            reference_gumbel(model, states[b], logits[b].tolist(), float(values[b]), mask[b].tolist(), case.num_simulations,
+                             gumbel=noise[b].tolist(), **common)  # fmt: skip
+            for b in range(case.batch_size)
+        ]
+    else:
+        out = muzero_policy(root, recurrent_fn, case.num_simulations, temperature=0.0, **settings_)
+        dirichlet = np.random.default_rng(case.seed).dirichlet(np.full(case.num_actions, 0.3), size=case.batch_size)
+        noise = np.zeros_like(dirichlet)
+        results = [
+            reference_muzero(model, states[b], logits[b].tolist(), float(values[b]), mask[b].tolist(), case.num_simulations,
+                             noise=dirichlet[b].tolist(), **common)  # fmt: skip
+            for b in range(case.batch_size)
+        ]
+    expected = expected_tree(case, results, noise)
+    assert_same_tree(out.tree, expected)
+    np.testing.assert_array_equal(out.action, [r.action for r in results])
+    np.testing.assert_allclose(out.action_weights, [r.action_weights for r in results], rtol=1e-5, atol=1e-7)
     assert_masks_respected(out.tree, out.action, out.action_weights, mask)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gym_planning.search import RecurrentOutput, RootOutput, gumbel_muzero_policy, muzero_policy
+from gym_planning.search import JitRecurrentFn, RecurrentOutput, RootOutput, gumbel_muzero_policy, muzero_policy
+from tests.search.reference import hash_model_step
 
 B, A = 3, 4
 POLICIES = pytest.mark.parametrize("policy", [muzero_policy, gumbel_muzero_policy], ids=["muzero", "gumbel"])
@@ -287,3 +288,21 @@ def test_recurrent_logits_minus_inf_on_some_actions_are_accepted(policy) -> None
     # A zero prior still lets MuZero explore an action, but the search stays finite everywhere.
     assert np.isfinite(tree.node_values).all() and np.isfinite(out.action_weights).all()
     assert interior.any()
+
+
+# ---------------------------------------------------------------- compiled models
+
+
+@POLICIES
+def test_compiled_model_needs_a_2d_array_embedding(policy) -> None:
+    jit_fn = JitRecurrentFn(hash_model_step, np.array([0.0, 1.0, -1.0]))
+    with pytest.raises(TypeError, match=r"a JitRecurrentFn needs the root embedding as a 2-D numpy array \[B, E\]"):
+        search(policy, good_root(embedding=[0] * B), jit_fn)
+
+
+@POLICIES
+def test_nan_returned_by_a_compiled_model(policy) -> None:
+    jit_fn = JitRecurrentFn(hash_model_step, np.array([0.0, np.nan, -1.0]))  # NaN logit scale: NaN logits
+    root = good_root(embedding=np.arange(B, dtype=np.int64)[:, None])
+    with pytest.raises(ValueError, match="the jitted model returned a NaN or infinite prior_logits at simulation 0"):
+        search(policy, root, jit_fn)
