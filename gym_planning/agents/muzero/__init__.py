@@ -1,0 +1,15 @@
+"""MuZero as a Stable-Baselines3 algorithm."""
+
+from gym_planning.agents.muzero.buffer import GameSegmentBuffer, UnrollTargets
+from gym_planning.agents.muzero.muzero import MuZero, visit_temperature_schedule
+from gym_planning.agents.muzero.policies import CnnPolicy, MlpPolicy, MuZeroPolicy
+
+__all__ = [
+    "CnnPolicy",
+    "GameSegmentBuffer",
+    "MlpPolicy",
+    "MuZero",
+    "MuZeroPolicy",
+    "UnrollTargets",
+    "visit_temperature_schedule",
+]

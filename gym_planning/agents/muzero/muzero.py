@@ -1,0 +1,531 @@
+"""MuZero (Schrittwieser et al. 2020) as a Stable-Baselines3 algorithm.
+
+The loop, in order: act with a batched search over all ``n_envs`` roots → store the step in the
+game-segment replay → sample unrolls (prioritised) → build targets (n-step values bootstrapped with the
+latest network, stored or reanalysed policy targets) → K-step unroll loss → update.
+
+Letters: ``E`` envs, ``A`` actions, ``B`` batch, ``K`` unroll steps, ``S`` support bins.
+"""
+
+from __future__ import annotations
+
+from time import time_ns
+from typing import Any, ClassVar, Literal, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.base_class import BaseAlgorithm, maybe_make_env
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.save_util import load_from_pkl, save_to_pkl
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import safe_mean
+from torch.nn import functional as F
+
+from gym_planning.agents.muzero.buffer import INSIDE, UNKNOWN, GameSegmentBuffer, UnrollTargets
+from gym_planning.agents.muzero.policies import CnnPolicy, MlpPolicy, MuZeroPolicy
+from gym_planning.models.networks import scale_gradient
+from gym_planning.models.support import scalar_to_support
+from gym_planning.search import RootOutput, SearchOutput, gumbel_muzero_policy, muzero_policy
+
+SelfMuZero = TypeVar("SelfMuZero", bound="MuZero")
+
+
+def visit_temperature_schedule(progress_remaining: float) -> float:
+    """MuZero's visit-count temperature: 1.0 for the first half of training, 0.5 until 75 %, then 0.25."""
+    if progress_remaining > 0.5:
+        return 1.0
+    return 0.5 if progress_remaining > 0.25 else 0.25
+
+
+def _check_action_space(action_space: spaces.Space) -> None:
+    if isinstance(action_space, spaces.Discrete):
+        return
+    if isinstance(action_space, spaces.Box):
+        hint = "wrap the env in gymnasium.wrappers.DiscretizeAction (e.g. DiscretizeAction(env, bins=5))"
+    elif isinstance(action_space, (spaces.MultiDiscrete, spaces.MultiBinary)):
+        hint = "map it to Discrete(prod(nvec)) with a gymnasium.ActionWrapper"
+    elif isinstance(action_space, (spaces.Dict, spaces.Tuple)):
+        hint = "flatten it into a single Discrete space with a gymnasium.ActionWrapper"
+    else:
+        hint = "wrap the env so that its action space is gymnasium.spaces.Discrete"
+    raise ValueError(f"MuZero needs a Discrete action space; got {action_space}: {hint}")
+
+
+def _check_observation_space(observation_space: spaces.Space, policy_class: type[BasePolicy]) -> None:
+    if isinstance(observation_space, (spaces.Dict, spaces.Tuple)):
+        raise ValueError(
+            f"MuZero cannot embed a {type(observation_space).__name__} observation space; "
+            "wrap the env in gymnasium.wrappers.FlattenObservation"
+        )
+    if not isinstance(observation_space, (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)):
+        raise ValueError(f"MuZero cannot embed observation space {observation_space}; use a Box or Discrete space")
+    if issubclass(policy_class, CnnPolicy) and not (
+        isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 3
+    ):
+        raise ValueError(f"CnnPolicy needs image observations [C, H, W]; got {observation_space}: use MlpPolicy")
+
+
+class MuZero(BaseAlgorithm):
+    """MuZero: a learned model (representation, dynamics, prediction) planned with batched tree search.
+
+    :param policy: ``"MlpPolicy"``, ``"CnnPolicy"`` or a :class:`MuZeroPolicy` subclass.
+    :param env: env id, Gymnasium env or VecEnv with a ``Discrete`` action space.
+    :param learning_rate: Adam learning rate, or a schedule of the remaining progress (1 → 0).
+    :param num_simulations: simulations per search (acting, reanalyse, ``predict``).
+    :param search: ``"muzero"`` (pUCT with Dirichlet noise) or ``"gumbel"`` (Gumbel MuZero).
+    :param max_depth: maximum tree depth in edges from the root (Hamrick et al.'s ``D_tree``); None = unbounded.
+    :param search_at_train_time: act with search during training; False acts by sampling the policy head.
+    :param search_for_targets: policy targets from search; False uses a one-step look-ahead with the learned
+        model (one-hot on ``argmax_a r(s, a) + discount * v(s')``), i.e. no tree search in the targets.
+    :param num_unroll_steps: ``K``, model steps unrolled per training sample.
+    :param td_steps: ``n`` of the n-step value targets.
+    :param discount: per-step discount ``gamma``.
+    :param reanalyse_fraction: fraction of each batch whose policy targets are recomputed by a fresh search
+        with the latest network (MuZero Reanalyse). Value targets always bootstrap with the latest network.
+    :param temperature: visit-count temperature for acting (``search="muzero"``), a float or a schedule of
+        the remaining progress; also the softmax temperature of the policy head when not searching.
+    :param replay_ratio: gradient steps per env step (summed over envs).
+    :param learning_starts: env steps collected before training starts.
+    :param batch_size: unroll samples per gradient step.
+    :param buffer_size: transitions kept in the replay.
+    :param priority_alpha: prioritised-replay exponent (0 = uniform).
+    :param priority_beta: importance-sampling correction exponent.
+    :param value_support_size: value bins ``-n .. n`` over ``h(value)``.
+    :param reward_support_size: reward bins ``-n .. n`` over ``h(reward)``.
+    :param value_loss_weight: weight of the value loss (MuZero Reanalyse: 0.25).
+    :param weight_decay: L2 penalty passed to the optimizer.
+    :param max_grad_norm: gradient-norm clip.
+    :param dirichlet_alpha: root Dirichlet noise concentration (``search="muzero"``, training only).
+    :param dirichlet_fraction: weight of the root noise (training only).
+    :param max_num_considered_actions: Gumbel MuZero's ``m``.
+    :param policy_kwargs: extra arguments of the policy (e.g. ``network_kwargs=dict(latent_dim=32)``).
+    :param stats_window_size: episodes averaged in ``rollout/`` logs.
+    :param tensorboard_log: tensorboard log folder (None: off).
+    :param verbose: 0 silent, 1 training logs.
+    :param seed: seed of torch, the search's and the replay's numpy Generators and the env.
+    :param device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``...
+    :param _init_setup_model: build the networks at construction (False when loading).
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy, "CnnPolicy": CnnPolicy}
+    policy: MuZeroPolicy
+    replay_buffer: GameSegmentBuffer
+
+    def __init__(
+        self,
+        policy: str | type[MuZeroPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 3e-3,
+        *,
+        num_simulations: int = 16,
+        search: Literal["muzero", "gumbel"] = "muzero",
+        max_depth: int | None = None,
+        search_at_train_time: bool = True,
+        search_for_targets: bool = True,
+        num_unroll_steps: int = 5,
+        td_steps: int = 10,
+        discount: float = 0.997,
+        reanalyse_fraction: float = 0.25,
+        temperature: float | Schedule = visit_temperature_schedule,
+        replay_ratio: float = 0.25,
+        learning_starts: int = 500,
+        batch_size: int = 128,
+        buffer_size: int = 100_000,
+        priority_alpha: float = 0.6,
+        priority_beta: float = 0.4,
+        value_support_size: int = 20,
+        reward_support_size: int = 5,
+        value_loss_weight: float = 0.25,
+        weight_decay: float = 1e-4,
+        max_grad_norm: float = 10.0,
+        dirichlet_alpha: float = 0.25,
+        dirichlet_fraction: float = 0.25,
+        max_num_considered_actions: int = 16,
+        policy_kwargs: dict[str, Any] | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ):
+        if search not in ("muzero", "gumbel"):
+            raise ValueError(f"search must be 'muzero' or 'gumbel'; got {search!r}")
+        for name, value, low in (
+            ("num_simulations", num_simulations, 1),
+            ("num_unroll_steps", num_unroll_steps, 1),
+            ("td_steps", td_steps, 1),
+            ("batch_size", batch_size, 1),
+        ):
+            if not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+        if max_depth is not None and max_depth < 1:
+            raise ValueError(f"max_depth must be None or >= 1; got {max_depth!r}")
+        if not 0.0 <= reanalyse_fraction <= 1.0:
+            raise ValueError(f"reanalyse_fraction must be in [0, 1]; got {reanalyse_fraction}")
+        if not 0.0 < discount <= 1.0:
+            raise ValueError(f"discount must be in (0, 1]; got {discount}")
+        if replay_ratio < 0:
+            raise ValueError(f"replay_ratio must be >= 0; got {replay_ratio}")
+        # Check the spaces before SB3 does, so that the error names the wrapper to use.
+        env = maybe_make_env(env, verbose)
+        if env is not None:
+            _check_action_space(env.action_space)
+            policy_class = self.policy_aliases.get(policy, MuZeroPolicy) if isinstance(policy, str) else policy
+            _check_observation_space(env.observation_space, policy_class)
+        super().__init__(
+            policy,
+            env,
+            learning_rate=learning_rate,
+            policy_kwargs=policy_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            verbose=verbose,
+            device=device,
+            support_multi_env=True,
+            seed=seed,
+        )
+        self.num_simulations = num_simulations
+        self.search = search
+        self.max_depth = max_depth
+        self.search_at_train_time = search_at_train_time
+        self.search_for_targets = search_for_targets
+        self.num_unroll_steps = num_unroll_steps
+        self.td_steps = td_steps
+        self.discount = discount
+        self.reanalyse_fraction = reanalyse_fraction
+        self.temperature = temperature
+        self.replay_ratio = replay_ratio
+        self.learning_starts = learning_starts
+        self.batch_size = batch_size
+        self.buffer_size = buffer_size
+        self.priority_alpha = priority_alpha
+        self.priority_beta = priority_beta
+        self.value_support_size = value_support_size
+        self.reward_support_size = reward_support_size
+        self.value_loss_weight = value_loss_weight
+        self.weight_decay = weight_decay
+        self.max_grad_norm = max_grad_norm
+        self.dirichlet_alpha = dirichlet_alpha
+        self.dirichlet_fraction = dirichlet_fraction
+        self.max_num_considered_actions = max_num_considered_actions
+        # Numpy Generator of every search (noise, sampled actions); saved with the model so that a
+        # resumed run draws the same numbers as an uninterrupted one.
+        self.search_rng = np.random.default_rng(seed)
+        self._pending_gradient_steps = 0.0
+        self._n_updates = 0
+        if _init_setup_model:
+            self._setup_model()
+
+    # -- setup / persistence ------------------------------------------------------------------------
+    def _setup_model(self) -> None:
+        self._setup_lr_schedule()
+        self.set_random_seed(self.seed)
+        policy_kwargs = dict(self.policy_kwargs)
+        policy_kwargs.setdefault("optimizer_kwargs", {"weight_decay": self.weight_decay})
+        self.policy = self.policy_class(
+            self.observation_space,
+            self.action_space,
+            self.lr_schedule,
+            value_support_size=self.value_support_size,
+            reward_support_size=self.reward_support_size,
+            discount=self.discount,
+            **policy_kwargs,
+        ).to(self.device)
+        self.replay_buffer = GameSegmentBuffer(
+            self.buffer_size,
+            self.observation_space.shape,
+            self.observation_space.dtype,
+            int(self.action_space.n),
+            self.n_envs,
+            priority_alpha=self.priority_alpha,
+            priority_beta=self.priority_beta,
+            seed=None if self.seed is None else self.seed + 1,
+        )
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        return ["policy", "policy.optimizer"], []
+
+    def save_replay_buffer(self, path: str) -> None:
+        """Pickle the replay (with its sampling Generator) to ``path``."""
+        save_to_pkl(path, self.replay_buffer, self.verbose)
+
+    def load_replay_buffer(self, path: str) -> None:
+        """Load a replay saved by :meth:`save_replay_buffer`."""
+        buffer = load_from_pkl(path, self.verbose)
+        if not isinstance(buffer, GameSegmentBuffer):
+            raise TypeError(f"{path} holds a {type(buffer).__name__}, not a GameSegmentBuffer")
+        if buffer.n_envs != self.n_envs:
+            raise ValueError(f"the replay was recorded with {buffer.n_envs} envs; this model has {self.n_envs}")
+        self.replay_buffer = buffer
+
+    def _current_temperature(self) -> float:
+        """Visit-count temperature at the current training progress."""
+        return float(self.temperature(self._current_progress_remaining) if callable(self.temperature) else self.temperature)
+
+    # -- search -------------------------------------------------------------------------------------
+    def _legal_masks(self) -> np.ndarray | None:
+        """``[E, A]`` legal masks from the envs' ``action_masks()`` (sb3-contrib style), or None."""
+        if self.env is None or not self.env.has_attr("action_masks"):
+            return None
+        return np.stack(self.env.env_method("action_masks")).astype(bool)
+
+    def _run_search(
+        self, root: RootOutput, legal_mask: np.ndarray | None, *, explore: bool, temperature: float
+    ) -> SearchOutput:
+        network = self.policy.network
+        if self.search == "gumbel":
+            return gumbel_muzero_policy(
+                root,
+                network.recurrent,
+                self.num_simulations,
+                legal_mask=legal_mask,
+                max_depth=self.max_depth,
+                rng=self.search_rng,
+                max_num_considered_actions=self.max_num_considered_actions,
+                gumbel_scale=1.0 if explore else 0.0,
+            )
+        return muzero_policy(
+            root,
+            network.recurrent,
+            self.num_simulations,
+            legal_mask=legal_mask,
+            max_depth=self.max_depth,
+            rng=self.search_rng,
+            dirichlet_alpha=self.dirichlet_alpha,
+            dirichlet_fraction=self.dirichlet_fraction if explore else 0.0,
+            temperature=temperature,
+        )
+
+    def _one_step_targets(self, root: RootOutput, legal_mask: np.ndarray | None) -> np.ndarray:
+        """``[B, A]`` one-hot on ``argmax_a r(s, a) + discount * v(s')`` under the learned model."""
+        hidden = root.embedding
+        batch_size, num_actions = hidden.shape[0], int(self.action_space.n)
+        actions = np.tile(np.arange(num_actions), batch_size)
+        output, _ = self.policy.network.recurrent(hidden.repeat_interleave(num_actions, dim=0), actions)
+        q = (output.reward + self.discount * output.value).view(batch_size, num_actions).cpu().numpy()
+        if legal_mask is not None:
+            q = np.where(legal_mask, q, -np.inf)
+        return np.eye(num_actions, dtype=np.float32)[q.argmax(axis=1)]
+
+    def _policy_targets(self, root: RootOutput, legal_mask: np.ndarray | None) -> np.ndarray:
+        """``[B, A]`` policy targets for roots, by search or one-step look-ahead (``search_for_targets``)."""
+        if self.search_for_targets:
+            return self._run_search(root, legal_mask, explore=False, temperature=1.0).action_weights
+        return self._one_step_targets(root, legal_mask)
+
+    def _prior_actions(self, root: RootOutput, legal_mask: np.ndarray | None, temperature: float) -> np.ndarray:
+        """Actions sampled from the policy head's softmax at ``temperature`` (0 = argmax); no search."""
+        logits = root.prior_logits.cpu().numpy().astype(np.float64)
+        if legal_mask is not None:
+            logits = np.where(legal_mask, logits, -np.inf)
+        if temperature == 0:
+            return logits.argmax(axis=1)
+        z = (logits - logits.max(axis=1, keepdims=True)) / temperature
+        probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        draws = self.search_rng.random((len(probs), 1))
+        return np.minimum((probs.cumsum(axis=1) < draws).sum(axis=1), probs.shape[1] - 1)
+
+    def predict(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """Actions for a batch of observations ``[E, *obs]`` (or one observation) by one batched search.
+
+        ``deterministic``: most-visited action (Gumbel: no noise); otherwise sampled from the visit counts
+        at temperature 1. No root noise either way. Legal masks come from the envs' ``action_masks()``
+        when the model's env has one and the batch matches it.
+        """
+        self.policy.set_training_mode(False)
+        obs_tensor, vectorized = self.policy.obs_to_tensor(observation)
+        root = self.policy.network.root(obs_tensor)
+        legal_mask = self._legal_masks()
+        if legal_mask is not None and len(legal_mask) != len(obs_tensor):
+            legal_mask = None
+        output = self._run_search(root, legal_mask, explore=False, temperature=0.0 if deterministic else 1.0)
+        actions = output.action
+        return (actions if vectorized else actions[0]), state
+
+    # -- self-play ----------------------------------------------------------------------------------
+    def _act(self, observation: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One batched acting step: ``(actions [E], policy targets [E, A], legal masks [E, A])``."""
+        legal_mask = self._legal_masks()
+        obs_tensor, _ = self.policy.obs_to_tensor(observation)
+        root = self.policy.network.root(obs_tensor)
+        temperature = self._current_temperature()
+        if self.search_at_train_time:
+            output = self._run_search(root, legal_mask, explore=True, temperature=temperature)
+            targets = output.action_weights if self.search_for_targets else self._one_step_targets(root, legal_mask)
+            actions = output.action
+        else:
+            targets = self._policy_targets(root, legal_mask)
+            actions = self._prior_actions(root, legal_mask, temperature)
+        if legal_mask is None:
+            legal_mask = np.ones((len(actions), int(self.action_space.n)), np.bool_)
+        return actions, targets, legal_mask
+
+    def _collect_step(self, callback: BaseCallback, log_interval: int | None) -> bool:
+        """Act in all envs once, store the step, update episode stats; False when a callback stops training."""
+        assert self.env is not None and self._last_obs is not None
+        self.policy.set_training_mode(False)
+        callback.on_rollout_start()
+        actions, targets, legal_mask = self._act(self._last_obs)
+        new_obs, rewards, dones, infos = self.env.step(actions)
+        self.num_timesteps += self.env.num_envs
+        truncated = np.array([done and info.get("TimeLimit.truncated", False) for done, info in zip(dones, infos)])
+        terminated = dones & ~truncated
+        final_obs = {i: infos[i]["terminal_observation"] for i in np.flatnonzero(truncated)}
+        self.replay_buffer.add(
+            self._last_obs, actions, rewards, terminated, truncated, targets, legal_mask, final_obs
+        )
+        self._update_info_buffer(infos, dones)
+        self._last_obs = new_obs
+        self._last_episode_starts = dones
+        callback.update_locals(locals())
+        if not callback.on_step():
+            return False
+        callback.on_rollout_end()
+        for _ in range(int(dones.sum())):
+            self._episode_num += 1
+            if log_interval is not None and self._episode_num % log_interval == 0:
+                self.dump_logs()
+        return True
+
+    def learn(
+        self: SelfMuZero,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int | None = 4,
+        tb_log_name: str = "MuZero",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfMuZero:
+        """Self-play and train for (at least) ``total_timesteps`` env steps.
+
+        :param log_interval: dump logs every this many episodes (None: never).
+        (Other parameters as in SB3's ``learn``.)
+        """
+        total_timesteps, callback = self._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
+        callback.on_training_start(locals(), globals())
+        assert self.env is not None
+        while self.num_timesteps < total_timesteps:
+            self._update_current_progress_remaining(self.num_timesteps, total_timesteps)
+            if not self._collect_step(callback, log_interval):
+                break
+            if self.num_timesteps >= self.learning_starts:
+                self._pending_gradient_steps += self.replay_ratio * self.env.num_envs
+                gradient_steps = int(self._pending_gradient_steps)
+                if gradient_steps > 0:
+                    self._pending_gradient_steps -= gradient_steps
+                    self.train(gradient_steps)
+        callback.on_training_end()
+        return self
+
+    def dump_logs(self) -> None:
+        """Write the SB3 ``time/`` and ``rollout/`` keys (and the pending ``train/`` ones)."""
+        elapsed = max((time_ns() - self.start_time) / 1e9, 1e-9)
+        self.logger.record("time/episodes", self._episode_num, exclude="tensorboard")
+        if len(self.ep_info_buffer) > 0:
+            self.logger.record("rollout/ep_rew_mean", safe_mean([info["r"] for info in self.ep_info_buffer]))
+            self.logger.record("rollout/ep_len_mean", safe_mean([info["l"] for info in self.ep_info_buffer]))
+        self.logger.record("time/fps", int((self.num_timesteps - self._num_timesteps_at_start) / elapsed))
+        self.logger.record("time/time_elapsed", int(elapsed), exclude="tensorboard")
+        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        self.logger.dump(step=self.num_timesteps)
+
+    # -- training -----------------------------------------------------------------------------------
+    def _value_targets(self, batch: UnrollTargets) -> np.ndarray:
+        """``[B, K+1]`` n-step value targets, bootstrapping with the latest network's value."""
+        targets = batch.partial_returns.copy()
+        observations, positions = self.replay_buffer.bootstrap_observations(batch)
+        if len(positions):
+            values = self.policy.network.root(observations).value.cpu().numpy()
+            b, k = positions[:, 0], positions[:, 1]
+            targets[b, k] += batch.bootstrap_discounts[b, k] * values
+        return targets
+
+    def _stored_policy_targets(self, batch: UnrollTargets) -> np.ndarray:
+        """``[B, K+1, A]`` policy targets: stored, or reanalysed for the first ``reanalyse_fraction`` of the batch."""
+        buffer = self.replay_buffer
+        targets = buffer.policy_targets[batch.rows, batch.envs[:, None]]
+        num_reanalysed = int(round(self.reanalyse_fraction * len(batch.envs)))
+        if num_reanalysed == 0:
+            return targets
+        b, k = np.nonzero(batch.status[:num_reanalysed] == INSIDE)
+        rows, envs = batch.rows[b, k], batch.envs[b]
+        root = self.policy.network.root(buffer.observations[rows, envs])
+        legal = buffer.legal_masks[rows, envs]
+        targets[b, k] = self._policy_targets(root, None if legal.all() else legal)
+        return targets
+
+    def _unroll_loss(
+        self, batch: UnrollTargets, value_targets: np.ndarray, policy_targets: np.ndarray
+    ) -> tuple[th.Tensor, dict[str, float], np.ndarray]:
+        """The K-step MuZero loss; returns ``(loss, per-term means, new priorities [B])``."""
+        network, device = self.policy.network, self.device
+        observation = self.replay_buffer.observations[batch.rows[:, 0], batch.envs]
+        status = th.as_tensor(batch.status, device=device)
+        value_mask = (status != UNKNOWN).float()
+        policy_mask = (status == INSIDE).float()
+        value_target = th.as_tensor(value_targets, device=device)
+        value_probs = scalar_to_support(value_target, self.value_support_size)
+        reward_probs = scalar_to_support(th.as_tensor(batch.rewards, device=device), self.reward_support_size)
+        reward_mask = th.as_tensor(batch.reward_mask, device=device)
+        policy_target = th.as_tensor(policy_targets, device=device)
+        actions = th.as_tensor(batch.actions, device=device)
+
+        hidden, policy_logits, value_logits = network.initial_inference(observation)
+        first_value = network.value_scalar(value_logits.detach())
+        value_loss = _cross_entropy(value_logits, value_probs[:, 0]) * value_mask[:, 0]
+        policy_loss = _cross_entropy(policy_logits, policy_target[:, 0]) * policy_mask[:, 0]
+        reward_loss = th.zeros_like(value_loss)
+        for k in range(1, self.num_unroll_steps + 1):
+            hidden, reward_logits, policy_logits, value_logits = network.recurrent_inference(hidden, actions[:, k - 1])
+            hidden = scale_gradient(hidden, 0.5)
+            # Each unrolled step's loss is scaled by 1/K so the total gradient does not grow with K.
+            scale = 1.0 / self.num_unroll_steps
+            value_loss = value_loss + scale * _cross_entropy(value_logits, value_probs[:, k]) * value_mask[:, k]
+            reward_loss = reward_loss + scale * _cross_entropy(reward_logits, reward_probs[:, k]) * reward_mask[:, k]
+            policy_loss = policy_loss + scale * _cross_entropy(policy_logits, policy_target[:, k]) * policy_mask[:, k]
+        weights = th.as_tensor(batch.weights, device=device)
+        loss = (weights * (self.value_loss_weight * value_loss + reward_loss + policy_loss)).mean()
+        priorities = (first_value - value_target[:, 0]).abs().cpu().numpy() + 1e-6
+        terms = {"value": value_loss.mean().item(), "reward": reward_loss.mean().item(), "policy": policy_loss.mean().item()}
+        return loss, terms, priorities
+
+    def train(self, gradient_steps: int) -> None:
+        """``gradient_steps`` updates on unrolls sampled from the replay."""
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+        history: dict[str, list[float]] = {"loss": [], "value": [], "reward": [], "policy": []}
+        for _ in range(gradient_steps):
+            batch = self.replay_buffer.sample(self.batch_size, self.num_unroll_steps, self.td_steps, self.discount)
+            value_targets = self._value_targets(batch)
+            policy_targets = self._stored_policy_targets(batch)
+            loss, terms, priorities = self._unroll_loss(batch, value_targets, policy_targets)
+            self.policy.optimizer.zero_grad()
+            loss.backward()
+            th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+            self.policy.optimizer.step()
+            self.replay_buffer.update_priorities(batch.flat_index, priorities)
+            history["loss"].append(loss.item())
+            for name, value in terms.items():
+                history[name].append(value)
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/loss", float(np.mean(history["loss"])))
+        for name in ("value", "reward", "policy"):
+            self.logger.record(f"train/loss_{name}", float(np.mean(history[name])))
+        self.logger.record("train/temperature", self._current_temperature())
+
+
+def _cross_entropy(logits: th.Tensor, target_probs: th.Tensor) -> th.Tensor:
+    """``[B]`` cross-entropy of ``logits [B, S]`` against target probabilities ``[B, S]``."""
+    if logits.shape != target_probs.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(target_probs.shape)} differ in shape")
+    return -(target_probs * F.log_softmax(logits, dim=-1)).sum(dim=-1)
