@@ -62,6 +62,9 @@ def _check_root(root: RootOutput, legal_mask: Any, num_simulations: int, max_dep
         empty = np.flatnonzero(~legal.any(axis=1))
         if empty.size:
             raise ValueError(f"legal_mask has no legal action for batch rows {empty.tolist()}")
+    no_prior = np.flatnonzero(~(legal & (logits > -np.inf)).any(axis=1))
+    if no_prior.size:
+        raise ValueError(f"root prior_logits are -inf on every legal action of batch rows {no_prior.tolist()}")
     return logits, value, legal
 
 

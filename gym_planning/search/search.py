@@ -27,6 +27,7 @@ P_PB_C_INIT, P_PB_C_BASE, P_VALUE_SCALE, P_MAXVISIT_INIT, P_RESCALE, P_USE_MIXED
 
 # Error codes returned by the expansion kernel: which model output held a NaN or infinity.
 _OUTPUT_FIELDS = {1: "reward", 2: "discount", 3: "value", 4: "prior_logits"}
+_HINTS = {1: "", 2: "", 3: "", 4: " (logits must be finite or -inf, with a finite one in every row)"}
 
 
 @njit(cache=True, inline="always")
@@ -170,9 +171,13 @@ def expand_and_backup_batch(
                 return 2
             if not np.isfinite(value[b]):
                 return 3
+            any_finite = False
             for a in range(num_actions):
                 if np.isnan(prior_logits[b, a]) or prior_logits[b, a] == np.inf:
                     return 4
+                any_finite = any_finite or prior_logits[b, a] > -np.inf
+            if not any_finite:  # -inf rules an action out, but a row needs one finite logit to be a prior
+                return 4
     for b in range(batch_size):
         p = parent[b]
         a = action[b]
@@ -229,9 +234,15 @@ def to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
-def _check_recurrent_output(output: Any, batch_size: int, num_actions: int) -> tuple[np.ndarray, ...]:
-    if not isinstance(output, RecurrentOutput):
-        raise TypeError(f"recurrent_fn must return (RecurrentOutput, new_embedding); got {type(output).__name__} first")
+def _unpack_recurrent_result(result: Any) -> tuple[RecurrentOutput, Any]:
+    if isinstance(result, RecurrentOutput) or not (isinstance(result, tuple) and len(result) == 2):
+        raise TypeError(f"recurrent_fn must return (RecurrentOutput, new_embedding); got {type(result).__name__}")
+    if not isinstance(result[0], RecurrentOutput):
+        raise TypeError(f"recurrent_fn must return (RecurrentOutput, new_embedding); got {type(result[0]).__name__} first")
+    return result
+
+
+def _check_recurrent_output(output: RecurrentOutput, batch_size: int, num_actions: int) -> tuple[np.ndarray, ...]:
     reward, discount, value = to_numpy(output.reward), to_numpy(output.discount), to_numpy(output.value)
     logits = to_numpy(output.prior_logits)
     for name, arr, shape in (
@@ -298,9 +309,11 @@ def run_search(
         )
         any_expand = expand.any()
         if any_expand:
-            output, new_embedding = recurrent_fn(store.gather(tree.embedding_slots[rows, parent]), action)
+            output, new_embedding = _unpack_recurrent_result(recurrent_fn(store.gather(tree.embedding_slots[rows, parent]), action))
             reward, discount, logits, value = _check_recurrent_output(output, batch_size, num_actions)
-            legal = all_legal if output.legal_mask is None else _check_child_mask(to_numpy(output.legal_mask), expand)
+            if len(new_embedding) != batch_size:
+                raise ValueError(f"recurrent_fn returned {len(new_embedding)} new embeddings; expected B = {batch_size}")
+            legal = all_legal if output.legal_mask is None else _check_child_mask(to_numpy(output.legal_mask), batch_size, num_actions)
         else:  # every tree stopped at max_depth: no model call needed
             reward = discount = value = np.zeros(batch_size)
             logits = np.zeros((batch_size, num_actions))
@@ -335,7 +348,7 @@ def run_search(
             slots,
         )
         if code:
-            raise ValueError(f"recurrent_fn returned a NaN or infinite {_OUTPUT_FIELDS[code]} at simulation {simulation}")
+            raise ValueError(f"recurrent_fn returned a NaN or infinite {_OUTPUT_FIELDS[code]} at simulation {simulation}{_HINTS[code]}")
         if any_expand:
             store.scatter(slots, new_embedding, expand)
     return tree
@@ -354,14 +367,16 @@ def _run_jit(tree, store, model, num_simulations, policy, params, considered_tab
     )  # fmt: skip
     if code:
         field, simulation = divmod(code, num_simulations + 1)
-        raise ValueError(f"the jitted model returned a NaN or infinite {_OUTPUT_FIELDS[field]} at simulation {simulation}")
+        raise ValueError(
+            f"the jitted model returned a NaN or infinite {_OUTPUT_FIELDS[field]} at simulation {simulation}{_HINTS[field]}"
+        )
 
 
-def _check_child_mask(mask: np.ndarray, expand: np.ndarray) -> np.ndarray:
+def _check_child_mask(mask: np.ndarray, batch_size: int, num_actions: int) -> np.ndarray:
+    if mask.shape != (batch_size, num_actions):
+        raise ValueError(f"recurrent_fn returned legal_mask of shape {mask.shape}; expected [B, A] = {(batch_size, num_actions)}")
     if mask.dtype != np.bool_:
         mask = mask.astype(np.bool_)
-    if mask.shape != (expand.shape[0], mask.shape[-1]):
-        raise ValueError(f"recurrent_fn returned legal_mask of shape {mask.shape}; expected [B, A]")
     # A state with no legal action is terminal for a perfect model; keep it searchable (discount 0 ends it).
     empty = ~mask.any(axis=1)
     if empty.any():
