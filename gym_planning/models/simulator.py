@@ -87,7 +87,11 @@ def _default_copy(env: gym.Env) -> gym.Env:
         level = level.env
     spec = level.spec
     if spec is not None and all(w.kwargs is not None for w in spec.additional_wrappers):
-        return gym.make(spec, render_mode=None)
+        rebuilt = gym.make(spec, render_mode=None)
+        # gym.make places TimeLimit right above the base env; a stack with it elsewhere does not rebuild.
+        if [type(w) for w in _wrapper_chain(rebuilt)] == [type(w) for w in _wrapper_chain(level)]:
+            return rebuilt
+        rebuilt.close()
     try:
         return copy.deepcopy(level)
     except Exception as error:  # deepcopy raises many types
@@ -95,6 +99,14 @@ def _default_copy(env: gym.Env) -> gym.Env:
             f"SimulatorModel cannot build a copy of {env}: it has no complete spec and copy.deepcopy failed "
             f"({type(error).__name__}: {error}). Pass make_copy=<function returning a new env built the same way>."
         ) from None
+
+
+def _wrapper_chain(env: gym.Env) -> list[gym.Env]:
+    chain = []
+    while isinstance(env, gym.Wrapper):
+        chain.append(env)
+        env = env.env
+    return chain
 
 
 def _action_masks(env: gym.Env) -> np.ndarray | None:

@@ -125,11 +125,12 @@ def make_dm_control(
         gym.register_envs(shimmy)
         if env_id not in gym.registry:
             raise ValueError(f"unknown dm_control task {task!r}; ids look like 'cheetah-run' (dm_control/cheetah-run-v0)")
-        env = gym.make(env_id, render_mode=render_mode)
+        # The limit counts control steps under the action repeat, so that the stack rebuilds from its spec
+        # (gym.make puts TimeLimit directly above the base env).
+        limit = None if max_episode_steps is None else max_episode_steps * action_repeat
+        env = gym.make(env_id, render_mode=render_mode, max_episode_steps=limit)
         env = gym.wrappers.FlattenObservation(env)
         env = ActionRepeat(env, action_repeat)
-        if max_episode_steps is not None:
-            env = gym.wrappers.TimeLimit(env, max_episode_steps)
         if actions is not None:
             return ActionSetDiscretize(env, actions)
         if discretize == "factorised":
