@@ -219,9 +219,12 @@ class MuZeroReference(ReferenceSearch):
         return argmax(scores)
 
 
-def completed_qvalues(node: Node, value_scale: float, maxvisit_init: float) -> list[float]:
+def completed_qvalues(
+    node: Node, value_scale: float, maxvisit_init: float, rescale_values: bool = True, use_mixed_value: bool = True
+) -> list[float]:
     """Gumbel MuZero's ``sigma(completed Q)`` at ``node`` over all ``A`` actions (mctx's
-    ``qtransform_completed_by_mix_value`` with rescaling and the mixed value)."""
+    ``qtransform_completed_by_mix_value``): unvisited actions get the mixed value (or the node's
+    value), then optional min-max rescaling over all actions, then the visit scale."""
     num_actions = len(node.prior_logits)
     probs = softmax(node.prior_logits)
     visited = sorted(node.children)
@@ -233,9 +236,11 @@ def completed_qvalues(node: Node, value_scale: float, maxvisit_init: float) -> l
     for a in visited:
         weighted_q += max(TINY, probs[a]) * node.q(a) / prob_mass
     mixed = (node.raw_value + total_visits * weighted_q) / (total_visits + 1.0)
-    completed = [node.q(a) if a in node.children else mixed for a in range(num_actions)]
-    low, high = min(completed), max(completed)
-    completed = [(q - low) / max(high - low, EPSILON) for q in completed]
+    stand_in = mixed if use_mixed_value else node.value
+    completed = [node.q(a) if a in node.children else stand_in for a in range(num_actions)]
+    if rescale_values:
+        low, high = min(completed), max(completed)
+        completed = [(q - low) / max(high - low, EPSILON) for q in completed]
     max_visits = max([node.child_visits(a) for a in range(num_actions)])
     scale = (maxvisit_init + max_visits) * value_scale
     return [scale * q for q in completed]
@@ -245,14 +250,14 @@ class GumbelReference(ReferenceSearch):
     """Gumbel MuZero (Danihelka et al. 2022): Sequential Halving with Gumbel-top-k at the root,
     deterministic interior selection."""
 
-    def __init__(self, model, num_simulations, max_depth, two_player, gumbel, max_considered, value_scale, maxvisit_init):
+    def __init__(self, model, num_simulations, max_depth, two_player, gumbel, max_considered, sigma):
         super().__init__(model, num_simulations, max_depth, two_player)
         self.gumbel = list(gumbel)
         self.max_considered = max_considered
-        self.value_scale, self.maxvisit_init = value_scale, maxvisit_init
+        self.sigma = sigma  # keyword arguments of completed_qvalues
 
     def select(self, node: Node, depth: int) -> int:
-        cq = completed_qvalues(node, self.value_scale, self.maxvisit_init)
+        cq = completed_qvalues(node, **self.sigma)
         legal = [a for a, ok in enumerate(node.legal) if ok]
         if depth == 0:
             schedule = considered_visits(min(self.max_considered, len(legal)), self.num_simulations)
@@ -332,14 +337,16 @@ def reference_gumbel(
     two_player: bool = False,
     value_scale: float = 0.1,
     maxvisit_init: float = 50.0,
+    rescale_values: bool = True,
+    use_mixed_value: bool = True,
 ) -> ReferenceResult:
     """Gumbel MuZero search on one root. ``gumbel`` is the root's noise ``[A]`` (already scaled)."""
-    search = GumbelReference(
-        model, num_simulations, max_depth, two_player, gumbel, max_num_considered_actions, value_scale, maxvisit_init
-    )
+    sigma = dict(value_scale=value_scale, maxvisit_init=maxvisit_init, rescale_values=rescale_values,
+                 use_mixed_value=use_mixed_value)  # fmt: skip
+    search = GumbelReference(model, num_simulations, max_depth, two_player, gumbel, max_num_considered_actions, sigma)
     logits = masked(root_logits, legal)
     root = search.run(search.new_node(logits, list(legal), root_value, root_state, depth=0))
-    cq = completed_qvalues(root, value_scale, maxvisit_init)
+    cq = completed_qvalues(root, **sigma)
     most = max(root.child_visits(a) for a, ok in enumerate(legal) if ok)
     candidates = {
         a: max(LOW_LOGIT, gumbel[a] + logits[a] + cq[a]) for a, ok in enumerate(legal) if ok and root.child_visits(a) == most

@@ -10,6 +10,8 @@ field by field (integers exactly, floats to 1e-9), then actions, policy targets 
 from __future__ import annotations
 
 import dataclasses
+import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -17,7 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gym_planning.search import (
+    ROOT_INDEX,
+    UNVISITED,
     JitRecurrentFn,
+    RecurrentOutput,
     RootOutput,
     Tree,
     considered_visits_sequence,
@@ -206,8 +211,17 @@ def test_muzero_matches_reference(
 
 
 @settings(deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow])
-@given(case=cases(), max_considered=st.sampled_from([1, 2, 4, 16]))
-def test_gumbel_matches_reference(case: Case, max_considered: int) -> None:
+@given(
+    case=cases(),
+    max_considered=st.sampled_from([1, 2, 4, 16]),
+    gumbel_scale=st.sampled_from([1.0, 0.0]),
+    sigma=st.sampled_from([
+        dict(value_scale=0.1, maxvisit_init=50.0, rescale_values=True, use_mixed_value=True),
+        dict(value_scale=0.5, maxvisit_init=20.0, rescale_values=False, use_mixed_value=True),
+        dict(value_scale=0.1, maxvisit_init=50.0, rescale_values=True, use_mixed_value=False),
+    ]),
+)
+def test_gumbel_matches_reference(case: Case, max_considered: int, gumbel_scale: float, sigma: dict) -> None:
     models = case.models()
     root, mask = root_output(case, models), case.root_mask()
     out = gumbel_muzero_policy(
@@ -218,9 +232,11 @@ def test_gumbel_matches_reference(case: Case, max_considered: int) -> None:
         max_depth=case.max_depth,
         rng=case.seed,
         max_num_considered_actions=max_considered,
+        gumbel_scale=gumbel_scale,
         two_player=case.two_player,
+        **sigma,
     )
-    gumbel = np.random.default_rng(case.seed).gumbel(size=(case.batch_size, case.num_actions))
+    gumbel = gumbel_scale * np.random.default_rng(case.seed).gumbel(size=(case.batch_size, case.num_actions))
     results = [
         reference_gumbel(
             MultiModel(models),
@@ -233,6 +249,7 @@ def test_gumbel_matches_reference(case: Case, max_considered: int) -> None:
             max_num_considered_actions=max_considered,
             max_depth=case.max_depth,
             two_player=case.two_player,
+            **sigma,
         )
         for b in range(case.batch_size)
     ]
@@ -306,3 +323,83 @@ def test_considered_visits_sequence_matches_mctx() -> None:
         for n in (1, 5, 16, 33, 64):
             ours = list(considered_visits_sequence(m, n))
             assert ours == list(seq_halving.get_sequence_of_considered_visits(m, n)), (m, n)
+
+
+# ---------------------------------------------------------------- mctx's golden trees
+
+# mctx ships search trees recorded from its own policies (``mctx/_src/tests/test_data``), each with
+# the model outputs at every expanded node. Replaying those outputs through our search must rebuild
+# the same trees: an independent check that our semantics are mctx's. Only the configurations our
+# search offers are replayed (the fourth file uses mctx's parent-and-siblings Q transform).
+GOLDEN_TREES = {
+    "muzero_tree.json": muzero_policy,
+    "gumbel_muzero_tree.json": gumbel_muzero_policy,
+    "gumbel_muzero_reward_tree.json": gumbel_muzero_policy,
+}
+
+
+def _golden_tree(name: str) -> dict:
+    mctx = pytest.importorskip("mctx", reason="mctx (the `bench` extra) holds the golden trees")
+    path = pathlib.Path(mctx.__file__).parent / "_src" / "tests" / "test_data" / name
+    if not path.exists():
+        pytest.skip(f"this mctx install has no {name}")
+    return json.loads(path.read_text())
+
+
+def _golden_logits(node: dict) -> np.ndarray:
+    return np.log(np.maximum([child["prior"] for child in node["child_stats"]], 1e-30))
+
+
+def _golden_model(discount: float):
+    """A recurrent_fn that replays the recorded tree; a node mctx never expanded is a divergence."""
+
+    def recurrent_fn(nodes: list[dict], action: np.ndarray):
+        children = [node["child_stats"][a] for node, a in zip(nodes, action)]
+        missing = [int(a) for child, a in zip(children, action) if "visit" not in child]
+        assert not missing, f"our search expanded actions {missing} that mctx never expanded"
+        output = RecurrentOutput(
+            reward=np.array([child.get("reward", 0.0) for child in children]),
+            discount=np.full(len(children), discount),
+            prior_logits=np.stack([_golden_logits(child) for child in children]),
+            value=np.array([child["raw_value_view"] for child in children]),
+        )
+        return output, children
+
+    return recurrent_fn
+
+
+def _assert_same_as_golden(tree: Tree, node_index: int, golden: dict, path: tuple[int, ...] = ()) -> int:
+    """Compare one node and its subtree; returns the number of nodes compared."""
+    assert tree.node_visits[0, node_index] == golden["visit"], path
+    assert tree.node_values[0, node_index] == pytest.approx(golden["value_view"], abs=1e-5), path
+    assert node_index == golden["evaluation_index"], path
+    count = 1
+    for child in golden["child_stats"]:
+        a = child["action"]
+        index = tree.children_index[0, node_index, a]
+        if "visit" not in child:
+            assert index == UNVISITED, path + (a,)
+            continue
+        assert tree.children_visits[0, node_index, a] == child["visit"], path + (a,)
+        count += _assert_same_as_golden(tree, index, child, path + (a,))
+    return count
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_TREES))
+def test_replaying_mctx_golden_trees_rebuilds_them(name: str) -> None:
+    record = _golden_tree(name)
+    golden, config, env = record["tree"], dict(record["algorithm_config"]), record["env_config"]
+    qtransform_kwargs = config.pop("qtransform_kwargs", {})
+    config.pop("qtransform")
+    policy = GOLDEN_TREES[name]
+    two_player = env["discount"] < 0  # mctx encodes alternating play as discount -1
+    discount = abs(env["discount"])
+    if policy is muzero_policy:
+        settings_ = dict(pb_c_init=config["pb_c_init"], pb_c_base=config["pb_c_base"], dirichlet_fraction=0.0,
+                         temperature=0.0, value_bounds=(qtransform_kwargs["min_value"], qtransform_kwargs["max_value"]))  # fmt: skip
+    else:
+        settings_ = dict(gumbel_scale=config["gumbel_scale"], max_num_considered_actions=config["max_num_considered_actions"],
+                         **qtransform_kwargs)  # fmt: skip
+    root = RootOutput(_golden_logits(golden)[None], np.array([golden["raw_value_view"]]), [golden])
+    out = policy(root, _golden_model(discount), golden["visit"] - 1, two_player=two_player, **settings_)
+    assert _assert_same_as_golden(out.tree, ROOT_INDEX, golden) == golden["visit"]
