@@ -79,7 +79,8 @@ def move_from_string(move: str, board_size: int = 9) -> int:
         return board_size * board_size
     col, row = _FILES.find(text[:1]), int(text[1:]) - 1 if text[1:].isdigit() else -1
     if not (0 <= col < board_size and 0 <= row < board_size):
-        raise ValueError(f"{move!r} is not a point of a {board_size}x{board_size} board (files a-{_FILES[board_size - 1]}, no i)")
+        files = f"a-{_FILES[board_size - 1]}, no i"
+        raise ValueError(f"{move!r} is not a point of a {board_size}x{board_size} board (files {files})")
     return row * board_size + col
 
 
@@ -329,7 +330,10 @@ def _as_opponent(opponent: GoOpponent | str | None) -> GoOpponent | None:
 
 
 def _draw_board(black: np.ndarray, white: np.ndarray, cell: int = 32) -> np.ndarray:
-    """``[N*cell, N*cell, 3]`` uint8 picture of a board; ``black``/``white`` are ``[N, N]`` bool, row 0 = rank 1 (drawn at the bottom)."""
+    """``[N*cell, N*cell, 3]`` uint8 picture of a board.
+
+    ``black``/``white`` are ``[N, N]`` bool stone maps, row 0 = rank 1 (drawn at the bottom).
+    """
     size = black.shape[0]
     image = np.empty((size * cell, size * cell, 3), np.uint8)
     image[:] = (220, 179, 92)  # wood
@@ -411,7 +415,10 @@ class GoEnv(gym.Env):
         area = self.board_size**2
         planes = [np.arange(plane * area, (plane + 1) * area) for plane in range(4)]
         # Gather order of OpenSpiel's planes into the observation's, for black and for white to move.
-        self._plane_order = [np.concatenate([planes[0], planes[1], *planes[2:]]), np.concatenate([planes[1], planes[0], *planes[2:]])]
+        self._plane_order = [
+            np.concatenate([planes[0], planes[1], *planes[2:]]),
+            np.concatenate([planes[1], planes[0], *planes[2:]]),
+        ]
         self._state = self.game.new_initial_state()
         self._legal = legal_mask(self._state)
         self._needs_reset = True
@@ -466,6 +473,9 @@ class GoEnv(gym.Env):
         """Continue from a copy of ``state`` (from :meth:`get_state` of an env with the same rules)."""
         if not hasattr(state, "get_game") or (state.get_game() is not self.game and state.get_game() != self.game):
             raise ValueError(f"state must be an OpenSpiel Go state of this env's game ({self.game}); got {state!r:.80}")
+        if self.opponent is not None and not state.is_terminal() and colour_to_play(state) != self.agent_colour:
+            to_move, agent = _COLOUR_NAMES[colour_to_play(state)], _COLOUR_NAMES[self.agent_colour]
+            raise ValueError(f"state has {to_move} to move, but the agent plays {agent}")
         self._state = state.clone()
         self._legal = legal_mask(self._state)
         self._needs_reset = self._state.is_terminal()

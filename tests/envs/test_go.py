@@ -302,6 +302,8 @@ def test_set_state_replays_exactly_and_snapshots_are_copies():
     assert str(env.get_state()) == str(after) and env.get_state().history() == after.history()
     with pytest.raises(ValueError, match="state must be"):
         env.set_state(GoEnv(board_size=7).get_state())
+    with pytest.raises(ValueError, match="white to move, but the agent plays black"):
+        GoEnv(opponent="random").set_state(position_after(["e5"]))
 
 
 # -- perfect model and search opponent ------------------------------------------------------------
