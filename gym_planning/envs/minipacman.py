@@ -7,6 +7,7 @@ games in one compiled call. Game rules follow DeepMind's ``PillEater`` (REFERENC
 
 from __future__ import annotations
 
+import operator
 from typing import Any, NamedTuple
 
 import gymnasium as gym
@@ -180,11 +181,15 @@ class MinipacmanEnv(gym.Env[np.ndarray, np.int64]):
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
         """Applies one of the 5 actions; returns ``(obs, reward, terminated, truncated, info)``."""
-        if not (isinstance(action, (int, np.integer)) and 0 <= action < 5):
+        try:
+            index = operator.index(action)  # ints, numpy ints and 0-d int arrays
+        except TypeError:
+            index = -1
+        if not 0 <= index < 5:
             raise ValueError(f"action must be an int in [0, 5), got {action!r}")
         obs = np.empty(self.observation_space.shape, dtype=np.uint8)
         reward, killed = core.step_observe(self._walls, self._food, self._pills, self._ghosts, self._scalars, self._task,
-                                           self._rng, int(action), self.observation_type == "planes", obs)  # fmt: skip
+                                           self._rng, index, self.observation_type == "planes", obs)  # fmt: skip
         return obs, float(reward), bool(killed), bool(self._scalars[core.FRAME] >= self.max_steps), {}
 
     def render(self) -> np.ndarray | None:

@@ -7,6 +7,7 @@ logic lives in :mod:`gym_planning.envs._sokoban_core` and :mod:`gym_planning.env
 
 from __future__ import annotations
 
+import operator
 import os
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -189,10 +190,14 @@ class SokobanEnv(gym.Env[np.ndarray, np.int64]):
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
         """Applies one of the 9 actions; returns ``(obs, reward, terminated, truncated, info)``."""
-        if not (isinstance(action, (int, np.integer)) and 0 <= action < 9):
+        try:
+            index = operator.index(action)  # ints, numpy ints and 0-d int arrays
+        except TypeError:
+            index = -1
+        if not 0 <= index < 9:
             raise ValueError(f"action must be an int in [0, 9), got {action!r}")
         obs = np.empty(self.observation_space.shape, dtype=np.uint8)
-        reward, solved = core.step_observe(self._room, self._boxes, self._scalars, int(action),
+        reward, solved = core.step_observe(self._room, self._boxes, self._scalars, index,
                                            self.observation_type == "planes", obs)  # fmt: skip
         return obs, reward, solved, bool(self._scalars[core.STEPS] >= self.max_steps), {}
 

@@ -230,8 +230,11 @@ def test_snapshot_restores_and_replays_identically():
 def test_bad_arguments_raise_one_clear_error():
     env = SokobanEnv(dim_room=(7, 7), num_boxes=2)
     env.reset(seed=0)
+    assert env.step(np.int64(5))[1] == env.step(np.array(6))[1] == pytest.approx(-0.1)  # numpy ints are fine
     with pytest.raises(ValueError, match="action"):
         env.step(9)
+    with pytest.raises(ValueError, match="action"):
+        env.step(1.0)
     with pytest.raises(ValueError, match="split"):
         SokobanEnv(split="valid")
     with pytest.raises(ValueError, match="observation_type"):
