@@ -332,32 +332,37 @@ class TinyNet(torch.nn.Module):
 
     @torch.no_grad()
     def __call__(self, state: torch.Tensor, action: np.ndarray) -> tuple[RecurrentOutput, torch.Tensor]:
-        onehot = torch.nn.functional.one_hot(torch.as_tensor(action), self.num_actions).to(state.dtype)
-        new_state = torch.tanh(self.dynamics(torch.cat([state, onehot], dim=1)))
+        onehot = torch.nn.functional.one_hot(torch.as_tensor(action, device=state.device), self.num_actions)
+        new_state = torch.tanh(self.dynamics(torch.cat([state, onehot.to(state.dtype)], dim=1)))
         out = self.heads(new_state)
-        discount = torch.full((len(action),), 0.97)
+        discount = torch.full((len(action),), 0.97, device=state.device)
         return RecurrentOutput(out[:, 0], discount, out[:, 2:], out[:, 1]), new_state
 
 
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))]
+
+
 @POLICIES
-def test_torch_embeddings_give_the_same_search_as_numpy_embeddings(policy) -> None:
-    net = TinyNet()
-    root_state = torch.randn(4, 4, generator=torch.Generator().manual_seed(1))
-    seen_types = set()
+@pytest.mark.parametrize("device", DEVICES)
+def test_torch_embeddings_give_the_same_search_as_numpy_embeddings(policy, device: str) -> None:
+    net = TinyNet().to(device)
+    root_state = torch.randn(4, 4, generator=torch.Generator().manual_seed(1)).to(device)
+    seen = set()
 
     def torch_fn(state, action):
-        seen_types.add(type(state))
+        seen.add((type(state), str(getattr(state, "device", "numpy"))))
         return net(state, action)
 
     def numpy_fn(state, action):
-        seen_types.add(type(state))
-        output, new_state = net(torch.from_numpy(state), action)
-        return output, new_state.numpy()
+        seen.add((type(state), "numpy"))
+        output, new_state = net(torch.from_numpy(state).to(device), action)
+        return output, new_state.cpu().numpy()
 
     logits, value = np.zeros((4, 3)), np.zeros(4)
     with_torch = policy(RootOutput(logits, value, root_state), torch_fn, 20)
-    with_numpy = policy(RootOutput(logits, value, root_state.numpy()), numpy_fn, 20)
-    assert seen_types == {torch.Tensor, np.ndarray}
+    with_numpy = policy(RootOutput(logits, value, root_state.cpu().numpy()), numpy_fn, 20)
+    # The store kept the embeddings as tensors on the network's device, gathered them there.
+    assert seen == {(torch.Tensor, str(root_state.device)), (np.ndarray, "numpy")}
     np.testing.assert_array_equal(with_torch.action, with_numpy.action)
     np.testing.assert_array_equal(with_torch.tree.children_visits, with_numpy.tree.children_visits)
     np.testing.assert_array_equal(with_torch.tree.node_values, with_numpy.tree.node_values)
@@ -444,3 +449,17 @@ def test_temperature_zero_takes_the_most_visited_action() -> None:
     out = muzero_policy(root, bandit(np.array([0.0, 1.0, 0.5])), 12, rng=0, dirichlet_fraction=0.0, temperature=0.0)
     np.testing.assert_array_equal(out.action, np.argmax(out.tree.summary().visit_counts, axis=1))
     assert out.action[0] == 1
+
+
+@pytest.mark.parametrize("policy", [muzero_policy, gumbel_muzero_policy], ids=["muzero", "gumbel"])
+def test_same_seed_same_search_and_noise_matters(policy) -> None:
+    model = batched(RandomModel(11, 6, 0.1, 1.0, None), 6)
+    root = RootOutput(np.zeros((8, 6)), np.zeros(8), [()] * 8)
+    kwargs = dict(temperature=1.0) if policy is muzero_policy else {}
+    first = policy(root, model, 16, rng=3, **kwargs)
+    again = policy(root, model, 16, rng=np.random.default_rng(3), **kwargs)
+    other = policy(root, model, 16, rng=4, **kwargs)
+    np.testing.assert_array_equal(first.action, again.action)
+    np.testing.assert_array_equal(first.tree.children_visits, again.tree.children_visits)
+    # Identical roots explore differently under different noise (Dirichlet / Gumbel).
+    assert not np.array_equal(first.tree.children_visits, other.tree.children_visits)

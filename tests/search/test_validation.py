@@ -41,7 +41,10 @@ def search(policy, root=None, recurrent_fn=None, num_simulations=4, **kwargs):
 @POLICIES
 def test_a_good_search_runs(policy) -> None:
     out = search(policy)
-    assert out.action.shape == (B,)
+    assert out.action.shape == (B,) and out.action.dtype == np.int64
+    assert out.action_weights.shape == (B, A) and out.action_weights.dtype == np.float32
+    assert out.root_value.shape == (B,) and out.root_value.dtype == np.float32
+    np.testing.assert_allclose(out.action_weights.sum(axis=1), 1.0, rtol=1e-6)
 
 
 # ---------------------------------------------------------------- the root
