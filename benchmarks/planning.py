@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     th.set_num_threads(1)
     tasks = [
-        Task("CartPole-v1", _cartpole, ppo_steps=8_000, dqn_steps=12_000),
+        Task("CartPole-v1", _cartpole, ppo_steps=3_000, dqn_steps=12_000),
         Task("dm_control cheetah-run", _cheetah, ppo_steps=20_000, dqn_steps=20_000),
     ]
     if args.quick:

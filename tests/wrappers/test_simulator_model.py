@@ -120,3 +120,18 @@ def test_bad_inputs_get_clear_errors():
         SimulatorModel(VecNormalize(vec_env))
     with pytest.raises(ValueError, match="rollout_steps"):
         SimulatorModel(vec_env, rollout_steps=-1)
+
+
+def test_dm_control_stack_copies_rebuild_from_the_spec():
+    pytest.importorskip("shimmy")
+    from gym_planning.wrappers.suites import make_dm_control
+
+    vec_env = make_dm_control("cheetah-run", max_episode_steps=2, n_envs=2, seed=0)
+    obs = vec_env.reset()
+    model = SimulatorModel(vec_env, guide=constant_guide(3.0, 13), discount=GAMMA)
+    out, children = model.recurrent(model.root(obs).embedding, np.array([0, 5]))
+    real_obs, real_reward, _, _ = vec_env.step(np.array([0, 5]))
+    np.testing.assert_allclose(out.reward, real_reward, rtol=1e-6)
+    out, _ = model.recurrent(children, np.array([1, 1]))  # the time limit counts decisions: truncated here
+    np.testing.assert_array_equal(out.discount, [GAMMA, GAMMA])
+    np.testing.assert_array_equal(out.value, [3.0, 3.0])
