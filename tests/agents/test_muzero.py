@@ -239,3 +239,10 @@ def test_cnn_policy_trains_on_images():
     model = MuZero("CnnPolicy", gym.wrappers.TimeLimit(ImageCorridor(), 12), seed=0, **settings).learn(40)
     assert model._n_updates > 0
     assert model.predict(np.zeros((LENGTH, LENGTH, 1), np.uint8))[0] in (0, 1)
+
+
+def test_predict_takes_action_masks(trained):
+    obs = np.eye(LENGTH, dtype=np.float32)[:3]
+    only_left = np.array([[True, False]] * 3)
+    assert trained.predict(obs, deterministic=True)[0].tolist() == [1, 1, 1]
+    assert trained.predict(obs, deterministic=True, action_masks=only_left)[0].tolist() == [0, 0, 0]

@@ -334,19 +334,20 @@ class MuZero(BaseAlgorithm):
         state: tuple[np.ndarray, ...] | None = None,
         episode_start: np.ndarray | None = None,
         deterministic: bool = False,
+        action_masks: np.ndarray | None = None,
     ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
         """Actions for a batch of observations ``[E, *obs]`` (or one observation) by one batched search.
 
-        ``deterministic``: most-visited action (Gumbel: no noise); otherwise sampled from the visit counts
-        at temperature 1. No root noise either way. Legal masks come from the envs' ``action_masks()``
-        when the model's env has one and the batch matches it.
+        :param deterministic: most-visited action (Gumbel: no noise); otherwise sampled from the visit
+            counts at temperature 1. No root noise either way.
+        :param action_masks: ``[E, A]`` (or ``[A]``) bool, True = legal (sb3-contrib's ``MaskablePPO`` convention);
+            None searches every action.
+        :return: ``(actions, state)``; ``state`` is passed through (MuZero keeps no recurrent state).
         """
         self.policy.set_training_mode(False)
         obs_tensor, vectorized = self.policy.obs_to_tensor(observation)
         root = self.policy.network.root(obs_tensor)
-        legal_mask = self._legal_masks()
-        if legal_mask is not None and len(legal_mask) != len(obs_tensor):
-            legal_mask = None
+        legal_mask = None if action_masks is None else np.asarray(action_masks, dtype=bool).reshape(len(obs_tensor), -1)
         output = self._run_search(root, legal_mask, explore=False, temperature=0.0 if deterministic else 1.0)
         actions = output.action
         return (actions if vectorized else actions[0]), state
