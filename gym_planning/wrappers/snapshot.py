@@ -295,7 +295,7 @@ class _DeepCopyBackend:
                 "attributes, which can be slow. Give the env get_state()/set_state(state) methods to make it fast.",
                 stacklevel=4,
             )
-        attributes = {k: v for k, v in vars(env).items() if k not in ("spec", "_np_random")}
+        attributes = {k: v for k, v in vars(env).items() if k not in _STRUCTURAL_ATTRIBUTES}
         try:
             return copy.deepcopy(attributes)
         except Exception as error:  # deepcopy raises many types (TypeError, pickling errors, C extensions)
