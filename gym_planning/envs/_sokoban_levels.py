@@ -104,7 +104,7 @@ def _table_insert(table: np.ndarray, key: np.uint64) -> bool:
 
 
 @njit(cache=True)
-def _score(room, box_at, box_row, box_col, targets, player, swaps) -> int:
+def _score(room, box_row, box_col, targets, player, swaps) -> int:
     """``swaps * total box displacement``, or 0 while a box or the player stands on a target."""
     if room[player[0], player[1]] == TARGET:
         return 0
@@ -117,6 +117,54 @@ def _score(room, box_at, box_row, box_col, targets, player, swaps) -> int:
 
 
 @njit(cache=True)
+def _zobrist_keys(num_cells: int) -> np.ndarray:
+    """Random 64-bit keys ``[2, cells]`` (player, box) whose XOR over a state's pieces hashes the state."""
+    keys = np.empty((2, num_cells), dtype=np.uint64)
+    seed = np.array([np.uint64(0x5EED)], dtype=np.uint64)
+    for k in range(2):
+        for cell in range(num_cells):
+            keys[k, cell] = next_u64(seed)
+    return keys
+
+
+@njit(cache=True)
+def _reverse_move_kind(room, box_at, pos, action: int) -> int:
+    """What reverse action ``action`` does from ``pos``: -2 nothing new, -1 a plain step, ``b >= 0`` pulls box b.
+
+    Actions 0-3 step up/down/left/right and pull the box behind, if any; 4-7 step away from a box
+    without pulling it (without a box behind they would repeat 0-3).
+    """
+    d = action % 4
+    row, col = pos[0] + DROW[d], pos[1] + DCOL[d]
+    if room[row, col] == WALL or box_at[row, col] >= 0:
+        return -2
+    behind = box_at[pos[0] - DROW[d], pos[1] - DCOL[d]]
+    if action >= 4:
+        return -1 if behind >= 0 else -2
+    return behind
+
+
+@njit(cache=True)
+def _shift(pos, d: int, sign: int, b: int, box_row, box_col, box_at, zobrist, width: int, key: np.uint64) -> np.uint64:
+    """Moves the player, and box ``b`` if ``b >= 0``, by ``sign`` cells in direction ``d``; returns the new hash.
+
+    ``sign = 1`` plays a reverse move (the box follows the player onto its old cell), ``sign = -1`` undoes it.
+    """
+    key ^= zobrist[0, pos[0] * width + pos[1]]
+    pos[0] += sign * DROW[d]
+    pos[1] += sign * DCOL[d]
+    key ^= zobrist[0, pos[0] * width + pos[1]]
+    if b >= 0:
+        key ^= zobrist[1, box_row[b] * width + box_col[b]]
+        box_at[box_row[b], box_col[b]] = -1
+        box_row[b] += sign * DROW[d]
+        box_col[b] += sign * DCOL[d]
+        box_at[box_row[b], box_col[b]] = b
+        key ^= zobrist[1, box_row[b] * width + box_col[b]]
+    return key
+
+
+@njit(cache=True)
 def reverse_play(room, player, targets, max_explored_states, max_depth, best_player, best_boxes) -> int:
     """Depth-first reverse play from the solved state (step 3); writes the best state and returns its score.
 
@@ -125,29 +173,24 @@ def reverse_play(room, player, targets, max_explored_states, max_depth, best_pla
     :param best_player: out ``[2]``. :param best_boxes: out ``[n, 2]`` box cells of the best state.
     """
     height, width = room.shape
-    num_boxes = targets.shape[0]
-    zobrist = np.empty((2, height * width), dtype=np.uint64)
-    seed = np.array([np.uint64(0x5EED)], dtype=np.uint64)
-    for k in range(2):
-        for cell in range(height * width):
-            zobrist[k, cell] = next_u64(seed)
+    zobrist = _zobrist_keys(height * width)
     size = 1
     while size < 2 * max_explored_states:
         size *= 2
     table = np.zeros(size, dtype=np.uint64)
     box_at = np.full((height, width), -1, dtype=np.int64)
     box_row, box_col = targets[:, 0].copy(), targets[:, 1].copy()
-    key = zobrist[0, player[0] * width + player[1]]
-    for b in range(num_boxes):
+    pos = player.copy()
+    key = zobrist[0, pos[0] * width + pos[1]]
+    for b in range(targets.shape[0]):
         box_at[box_row[b], box_col[b]] = b
         key ^= zobrist[1, box_row[b] * width + box_col[b]]
-    pos = player.copy()
     _table_insert(table, key | np.uint64(1))
     explored, best_score = 1, 0
     best_player[:] = pos
     best_boxes[:, 0] = box_row
     best_boxes[:, 1] = box_col
-    # Per depth: next action to try (0-3 pull-or-step, 4-7 step past a box), and how to undo the move.
+    # Per depth: the next action to try, and the move (direction, pulled box) that left this depth.
     next_action = np.zeros(max_depth + 1, dtype=np.int64)
     moved_dir = np.zeros(max_depth + 1, dtype=np.int64)
     pulled = np.full(max_depth + 1, -1, dtype=np.int64)
@@ -158,47 +201,25 @@ def reverse_play(room, player, targets, max_explored_states, max_depth, best_pla
         action = next_action[depth]
         if action == 8 or explored >= max_explored_states:
             depth -= 1
-            if depth >= 0:  # undo the move that led here
-                d, b = moved_dir[depth], pulled[depth]
-                key ^= zobrist[0, pos[0] * width + pos[1]]
-                pos[0] -= DROW[d]
-                pos[1] -= DCOL[d]
-                key ^= zobrist[0, pos[0] * width + pos[1]]
-                if b >= 0:
-                    key ^= zobrist[1, box_row[b] * width + box_col[b]]
-                    box_at[box_row[b], box_col[b]] = -1
-                    box_row[b] -= DROW[d]
-                    box_col[b] -= DCOL[d]
-                    box_at[box_row[b], box_col[b]] = b
-                    key ^= zobrist[1, box_row[b] * width + box_col[b]]
+            if depth >= 0:
+                key = _shift(pos, moved_dir[depth], -1, pulled[depth], box_row, box_col, box_at, zobrist, width, key)
             continue
         next_action[depth] = action + 1
-        d = action % 4
-        row, col = pos[0] + DROW[d], pos[1] + DCOL[d]
-        if room[row, col] == WALL or box_at[row, col] >= 0:
+        b = _reverse_move_kind(room, box_at, pos, action)
+        if b == -2 or depth + 1 >= max_depth:
             continue
-        behind = box_at[pos[0] - DROW[d], pos[1] - DCOL[d]]
-        if action >= 4 and behind < 0:
-            continue  # same as the pull-or-step already tried
-        b = behind if action < 4 else -1
-        new_key = key ^ zobrist[0, pos[0] * width + pos[1]] ^ zobrist[0, row * width + col]
-        if b >= 0:
-            new_key ^= zobrist[1, box_row[b] * width + box_col[b]] ^ zobrist[1, pos[0] * width + pos[1]]
-        if depth + 1 >= max_depth or not _table_insert(table, new_key | np.uint64(1)):
+        d = action % 4
+        key = _shift(pos, d, 1, b, box_row, box_col, box_at, zobrist, width, key)
+        if not _table_insert(table, key | np.uint64(1)):
+            key = _shift(pos, d, -1, b, box_row, box_col, box_at, zobrist, width, key)
             continue
         explored += 1
-        key = new_key
-        if b >= 0:
-            box_at[box_row[b], box_col[b]] = -1
-            box_row[b], box_col[b] = pos[0], pos[1]
-            box_at[pos[0], pos[1]] = b
-        pos[0], pos[1] = row, col
         moved_dir[depth], pulled[depth] = d, b
         last_pulled[depth + 1] = b if b >= 0 else last_pulled[depth]
         swaps[depth + 1] = swaps[depth] + (1 if b >= 0 and b != last_pulled[depth] else 0)
         depth += 1
         next_action[depth] = 0
-        score = _score(room, box_at, box_row, box_col, targets, pos, swaps[depth])
+        score = _score(room, box_row, box_col, targets, pos, swaps[depth])
         if score > best_score:
             best_score = score
             best_player[:] = pos
