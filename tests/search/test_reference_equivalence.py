@@ -395,8 +395,9 @@ def test_replaying_mctx_golden_trees_rebuilds_them(name: str) -> None:
     two_player = env["discount"] < 0  # mctx encodes alternating play as discount -1
     discount = abs(env["discount"])
     if policy is muzero_policy:
+        bounds = (qtransform_kwargs["min_value"], qtransform_kwargs["max_value"])  # mctx's qtransform_by_min_max
         settings_ = dict(pb_c_init=config["pb_c_init"], pb_c_base=config["pb_c_base"], dirichlet_fraction=0.0,
-                         temperature=0.0, value_bounds=(qtransform_kwargs["min_value"], qtransform_kwargs["max_value"]))  # fmt: skip
+                         temperature=0.0, value_bounds=bounds)  # fmt: skip
     else:
         settings_ = dict(gumbel_scale=config["gumbel_scale"], max_num_considered_actions=config["max_num_considered_actions"],
                          **qtransform_kwargs)  # fmt: skip
