@@ -380,3 +380,18 @@ def test_search_opponent_beats_the_random_player():
             _, reward, terminated, _, info = env.step(int(rng.choice(np.flatnonzero(info["legal_mask"]))))
         search_wins += reward < 0
     assert search_wins >= 3
+
+
+def test_maskable_ppo_trains_and_acts_legally_through_action_masks():
+    sb3_contrib = pytest.importorskip("sb3_contrib")
+    env = gym.make("gym_planning/Go9x9-v0", opponent="random")
+    model = sb3_contrib.MaskablePPO("MlpPolicy", env, n_steps=64, batch_size=32, n_epochs=1, seed=0)
+    model.learn(64)
+    obs, _ = env.reset(seed=1)
+    for _ in range(10):
+        mask = env.unwrapped.action_masks()
+        action, _ = model.predict(obs, action_masks=mask, deterministic=True)
+        assert mask[action]
+        obs, _, terminated, _, _ = env.step(action)
+        if terminated:
+            break
