@@ -93,19 +93,19 @@ def _assert_same_run(a, b):
 def test_checkpoint_resume_equals_uninterrupted_run(tmp_path):
     settings = dict(TINY, learning_starts=40, temperature=1.0, reanalyse_fraction=0.5, buffer_size=400)
     straight = MuZero("MlpPolicy", make_corridor(LENGTH), seed=3, **settings)
-    straight.learn(150).learn(150, reset_num_timesteps=False)
+    straight.learn(100).learn(100, reset_num_timesteps=False)
 
-    first = MuZero("MlpPolicy", make_corridor(LENGTH), seed=3, **settings).learn(150)
+    first = MuZero("MlpPolicy", make_corridor(LENGTH), seed=3, **settings).learn(100)
     first.save(tmp_path / "ckpt")
     first.save_replay_buffer(tmp_path / "replay")
     # SB3 never saves envs: resuming continues the same (live) env without resetting it.
     resumed = MuZero.load(tmp_path / "ckpt", env=first.get_env(), force_reset=False)
     resumed.load_replay_buffer(tmp_path / "replay")
-    resumed.learn(150, reset_num_timesteps=False)
+    resumed.learn(100, reset_num_timesteps=False)
     _assert_same_run(_fingerprint(straight), _fingerprint(resumed))
 
     # Two seeded runs agree, a different seed does not.
-    other = MuZero("MlpPolicy", make_corridor(LENGTH), seed=4, **settings).learn(150)
+    other = MuZero("MlpPolicy", make_corridor(LENGTH), seed=4, **settings).learn(100)
     assert not np.array_equal(other.replay_buffer.priorities, first.replay_buffer.priorities)
 
 
