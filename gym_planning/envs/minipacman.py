@@ -18,6 +18,8 @@ from gym_planning.envs import _minipacman_core as core
 from gym_planning.envs._numba_rng import split_id as _split_id
 from gym_planning.envs._vector import NumbaVectorEnv
 
+__all__ = ["ACTION_MEANINGS", "TASKS", "MinipacmanEnv", "MinipacmanState", "MinipacmanTask", "MinipacmanVectorEnv"]
+
 ACTION_MEANINGS = ("stay", "right", "up", "left", "down")
 OBSERVATION_TYPES = ("rgb", "planes")
 _SALT = 0x9AC3A2  # separates Minipacman maze seeds from other games'

@@ -21,6 +21,8 @@ from gym_planning.envs._numba_rng import split_id as _split_id
 from gym_planning.envs._sokoban_levels import FLOOR, TARGET, WALL
 from gym_planning.envs._vector import NumbaVectorEnv
 
+__all__ = ["ACTION_MEANINGS", "SokobanEnv", "SokobanState", "SokobanVectorEnv", "load_boxoban_levels"]
+
 ACTION_MEANINGS = ("no-op", "push up", "push down", "push left", "push right", "move up", "move down", "move left", "move right")
 OBSERVATION_TYPES = ("rgb", "planes")
 _SALT = 0x50C0BA4  # separates Sokoban level seeds from other games'

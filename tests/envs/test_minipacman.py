@@ -276,3 +276,14 @@ def test_vector_env_steps_each_game_like_the_single_env_and_autoresets():
     assert ended.any()
     _, rewards, terminated, truncated, _ = vec.step(np.zeros(3, dtype=np.int64))
     assert (rewards[ended] == 0).all() and not (terminated[ended] | truncated[ended]).any()
+
+
+def test_vector_env_reset_seed_is_reproducible():
+    runs = []
+    for _ in range(2):
+        vec = MinipacmanVectorEnv(3, mode="avoid")
+        obs, _ = vec.reset(seed=11)
+        steps = [vec.step(a)[:2] for a in np.random.default_rng(0).integers(0, 5, size=(60, 3))]
+        runs.append((obs, steps))
+    assert np.array_equal(runs[0][0], runs[1][0])
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(runs[0][1], runs[1][1]))

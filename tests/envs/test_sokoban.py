@@ -277,3 +277,14 @@ def test_record_video_writes_a_file(tmp_path):
         env.step(int(env.action_space.sample()))
     env.close()
     assert list((tmp_path / "videos").glob("*.mp4"))
+
+
+def test_vector_env_reset_seed_is_reproducible():
+    runs = []
+    for _ in range(2):
+        vec = SokobanVectorEnv(3, dim_room=(7, 7), num_boxes=2)
+        obs, _ = vec.reset(seed=11)
+        steps = [vec.step(a)[:2] for a in np.random.default_rng(0).integers(0, 9, size=(30, 3))]
+        runs.append((obs, steps))
+    assert np.array_equal(runs[0][0], runs[1][0])
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(runs[0][1], runs[1][1]))
