@@ -194,6 +194,10 @@ class MinipacmanEnv(gym.Env[np.ndarray, np.int64]):
                                            self._rng, index, self.observation_type == "planes", obs)  # fmt: skip
         return obs, float(reward), bool(killed), bool(self._scalars[core.FRAME] >= self.max_steps), {}
 
+    def get_action_meanings(self) -> tuple[str, ...]:
+        """Names of the 5 actions, by index."""
+        return ACTION_MEANINGS
+
     def render(self) -> np.ndarray | None:
         """An RGB frame ``[H * s, W * s, 3]`` uint8 with ``s = render_scale``, in "rgb_array" mode."""
         if self.render_mode != "rgb_array":

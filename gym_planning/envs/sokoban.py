@@ -148,7 +148,8 @@ class SokobanEnv(gym.Env[np.ndarray, np.int64]):
     :param num_levels: size of the level set, or None for a new level at every reset.
     :param split: "train" or "test".
     :param observation_type: "rgb" or "planes".
-    :param levels_dir: directory of Boxoban ``*.txt`` files (read once; nothing is downloaded).
+    :param levels_dir: directory of Boxoban ``*.txt`` files (read once; nothing is downloaded); the room size
+        and box count then come from the files, and ``split`` is not used.
     :param num_gen_steps: length of the topology walk (default ``int(1.7 * (height + width))``).
     :param p_change_direction: chance that the topology walk turns at each step.
     :param max_explored_states: budget of the reverse-play search per level (time grows linearly).
@@ -202,6 +203,10 @@ class SokobanEnv(gym.Env[np.ndarray, np.int64]):
         reward, solved = core.step_observe(self._room, self._boxes, self._scalars, index,
                                            self.observation_type == "planes", obs)  # fmt: skip
         return obs, reward, solved, bool(self._scalars[core.STEPS] >= self.max_steps), {}
+
+    def get_action_meanings(self) -> tuple[str, ...]:
+        """Names of the 9 actions, by index."""
+        return ACTION_MEANINGS
 
     def render(self) -> np.ndarray | None:
         """An RGB frame ``[H * s, W * s, 3]`` uint8 with ``s = render_scale``, in "rgb_array" mode."""
