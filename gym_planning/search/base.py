@@ -61,11 +61,12 @@ class JitRecurrentFn(NamedTuple):
     ``fn(params, embedding, action, reward, discount, prior_logits, value, legal_mask, new_embedding)`` is an
     ``@njit`` function that reads ``embedding [B, E]`` and ``action [B]`` (int64) and writes the outputs
     in place: ``reward, discount, value [B]`` float64, ``prior_logits [B, A]`` float64, ``legal_mask [B, A]``
-    bool (preset to True), ``new_embedding [B, E]``. ``params`` is any numpy array the model reads.
-    The root embedding must then be a 2-D numpy array ``[B, E]``.
+    bool (preset to True), ``new_embedding [B, E]``. ``params`` is a 1-D float64 array the model reads.
+    The root embedding must then be a 2-D numpy array ``[B, E]`` of float64 or int64.
 
     Use it for models written in Numba (our own environments as perfect models, tabular models):
-    no Python runs between simulations. Numba compiles the search loop once per ``fn`` and process.
+    no Python runs between simulations. ``fn`` is compiled for that fixed signature and called through
+    a function pointer, so the search loop itself is compiled once and cached on disk for every model.
     """
 
     fn: Any

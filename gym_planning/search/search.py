@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.core.types import WrapperAddressProtocol
+from numba.experimental.function_type import _get_wrapper_address
 
 from gym_planning.search.action_selection import gumbel_interior_action, gumbel_root_action, puct_action
 from gym_planning.search.base import JitRecurrentFn, RecurrentFn, RecurrentOutput
@@ -358,12 +360,19 @@ def _run_jit(tree, store, model, num_simulations, policy, params, considered_tab
              discount_sign, update_bounds) -> None:  # fmt: skip
     if not (isinstance(store.data, np.ndarray) and store.data.ndim == 2):
         raise TypeError("a JitRecurrentFn needs the root embedding as a 2-D numpy array [B, E]")
+    if store.data.dtype not in _EMBEDDING_TYPES:
+        raise TypeError(f"a JitRecurrentFn needs a float64 or int64 root embedding; got {store.data.dtype}")
+    model_params = np.asarray(model.params)
+    if model_params.dtype != np.float64 or model_params.ndim != 1:
+        raise TypeError(
+            f"JitRecurrentFn.params must be a 1-D float64 array; got {model_params.dtype} of shape {model_params.shape}"
+        )
     code = run_search_jit(
         tree.children_index, tree.children_visits, tree.children_prior_logits, tree.children_legal, tree.children_rewards,
         tree.children_discounts, tree.children_values, tree.node_visits, tree.raw_values, tree.node_values, tree.parents,
         tree.action_from_parent, tree.node_depth, tree.embedding_slots, tree.num_nodes, tree.value_bounds, tree.root_gumbel,
-        policy, params, considered_table, num_considered, max_depth, discount_sign, update_bounds, model.fn,
-        np.asarray(model.params), store.data, num_simulations,
+        policy, params, considered_table, num_considered, max_depth, discount_sign, update_bounds,
+        _compiled_model(model.fn, store.data.dtype), np.ascontiguousarray(model_params), store.data, num_simulations,
     )  # fmt: skip
     if code:
         field, simulation = divmod(code, num_simulations + 1)
@@ -385,7 +394,50 @@ def _check_child_mask(mask: np.ndarray, batch_size: int, num_actions: int) -> np
     return mask
 
 
-@njit(cache=False)  # specialised on the model function, which Numba cannot cache across processes
+def _model_signature(embedding_type: types.Type) -> types.Type:
+    vector, matrix, embedding = types.float64[::1], types.float64[:, ::1], embedding_type[:, ::1]
+    return types.void(vector, embedding, types.int64[::1], vector, vector, matrix, vector, types.boolean[:, ::1], embedding)
+
+
+_EMBEDDING_TYPES = {np.dtype(np.float64): types.float64, np.dtype(np.int64): types.int64}
+
+
+class _CompiledModel(WrapperAddressProtocol):
+    """A Numba model function as a first-class function of a fixed signature.
+
+    Passing it (rather than the dispatcher) keeps :func:`run_search_jit` generic over models, so Numba
+    caches the search loop on disk once instead of recompiling it for every model in every process.
+    """
+
+    def __init__(self, fn: Any, embedding_dtype: np.dtype):
+        self._signature = _model_signature(_EMBEDDING_TYPES[embedding_dtype])
+        try:
+            self._address = _get_wrapper_address(fn, self._signature)
+        except Exception as error:
+            raise TypeError(
+                "JitRecurrentFn.fn must be an @njit function accepting (params float64[B], embedding "
+                f"{embedding_dtype}[B, E], action int64[B], reward, discount, prior_logits, value, legal_mask, "
+                f"new_embedding); compiling it failed: {error}"
+            ) from None
+
+    def __wrapper_address__(self) -> int:
+        return self._address
+
+    def signature(self) -> types.Type:
+        return self._signature
+
+
+_COMPILED_MODELS: dict[tuple[Any, np.dtype], _CompiledModel] = {}
+
+
+def _compiled_model(fn: Any, embedding_dtype: np.dtype) -> _CompiledModel:
+    key = (fn, embedding_dtype)
+    if key not in _COMPILED_MODELS:
+        _COMPILED_MODELS[key] = _CompiledModel(fn, embedding_dtype)
+    return _COMPILED_MODELS[key]
+
+
+@njit(cache=True)
 def run_search_jit(
     children_index,
     children_visits,
