@@ -1,1 +1,23 @@
-"""gym_planning.agents."""
+"""Agents that plan: :class:`MuZero` (a Stable-Baselines3 algorithm) and :class:`SearchAgent`
+(search on top of any trained SB3 agent, with a perfect or a learned model).
+
+Both import torch and Stable-Baselines3, so they load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "MuZero": "gym_planning.agents.muzero",
+    "SearchAgent": "gym_planning.agents.search_agent",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

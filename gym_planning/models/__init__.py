@@ -1,5 +1,27 @@
-"""Models to plan with: MuZero networks (torch) and the true simulator."""
+"""Models to plan with: MuZero networks (torch) and the true simulator.
+
+Every model implements :class:`SearchModel`. The torch networks load on first use, so importing
+``gym_planning`` does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from gym_planning.models.base import SearchModel
 
-__all__ = ["SearchModel"]
+_LAZY = {
+    "MuZeroNetwork": "gym_planning.models.networks",
+    "MlpMuZeroNetwork": "gym_planning.models.networks",
+    "ConvMuZeroNetwork": "gym_planning.models.networks",
+    "SimulatorModel": "gym_planning.models.simulator",
+}
+
+__all__ = ["SearchModel", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
