@@ -48,6 +48,7 @@ class Record:
     wall_s: float
     device: str
     curve: list[tuple[int, float, float]] = field(default_factory=list)  # (env steps, mean return, wall s)
+    policy_head_return: float | None = None  # MuZero only: final return acting with the raw policy head
 
 
 def muzero_cartpole_settings() -> dict:
@@ -146,6 +147,10 @@ def run(algo: str, env_id: str, seed: int, env_steps: int, eval_every: int, devi
     if not callback.curve or callback.curve[-1][0] < model.num_timesteps:
         callback.evaluate()
     reached = [steps for steps, mean, _ in callback.curve if mean >= THRESHOLDS[env_id]]
+    wall_s = round(time.perf_counter() - start, 1)
+    head = None
+    if isinstance(model, MuZero):
+        head = float(evaluate_policy(model.policy, eval_env, n_eval_episodes=EVAL_EPISODES, warn=False)[0])
     return Record(
         algo=algo,
         env=env_id,
@@ -153,9 +158,10 @@ def run(algo: str, env_id: str, seed: int, env_steps: int, eval_every: int, devi
         env_steps=model.num_timesteps,
         steps_to_threshold=reached[0] if reached else None,
         final_mean_return=callback.curve[-1][1],
-        wall_s=round(time.perf_counter() - start, 1),
+        wall_s=wall_s,
         device=str(model.device),
         curve=callback.curve,
+        policy_head_return=head,
     )
 
 
@@ -167,6 +173,10 @@ def print_table(records: list[Record]) -> None:
             f"{r.algo:<7} {r.env:<12} {r.seed:>4} {r.env_steps:>9} {reached:>13} {r.final_mean_return:>12.1f}"
             f" {r.wall_s:>7.0f}  {r.device}"
         )
+    for r in records:
+        if r.policy_head_return is not None:
+            print(f"{r.algo} {r.env} seed {r.seed}: final return with search {r.final_mean_return:.1f}, "
+                  f"raw policy head {r.policy_head_return:.1f}")  # fmt: skip
     print("\nmean evaluation return (20 episodes) vs env steps:")
     for r in records:
         points = "  ".join(f"{steps}:{mean:.0f}" for steps, mean, _ in r.curve)
