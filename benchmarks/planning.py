@@ -170,7 +170,7 @@ def markdown(rows: list[Row]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 seed, 2 episodes, 4 and 16 simulations, shorter training")
-    parser.add_argument("--seeds", type=int, default=2, help="seeds of the full run (each trains its own weak agents)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds of the full run (each trains its own weak agents)")
     parser.add_argument("--json", type=str, default=None, help="write the rows and the machine description here")
     args = parser.parse_args(argv)
     th.set_num_threads(1)
