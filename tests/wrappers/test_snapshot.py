@@ -178,3 +178,13 @@ def test_env_that_cannot_be_snapshotted_gets_one_clear_error():
 
 def test_state_snapshot_passes_check_env():
     check_env(StateSnapshot(gym.make("CartPole-v1").unwrapped), skip_render_check=True)
+
+
+@pytest.mark.parametrize("env_id", ["gym_planning/Sokoban-v0", "gym_planning/Minipacman-v0"])
+def test_gym_planning_envs_use_their_own_get_state(env_id):
+    import gym_planning  # noqa: F401  (registers the ids)
+
+    env = gym.make(env_id)
+    env.reset(seed=0)
+    assert get_env_state(env).backend.__name__ == "_OwnMethodsBackend"
+    _assert_restores(lambda: gym.make(env_id), warmup=3, steps=20)
