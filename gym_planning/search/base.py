@@ -48,8 +48,10 @@ class RecurrentOutput(NamedTuple):
 class RecurrentFn(Protocol):
     """``recurrent_fn(embedding, action) -> (RecurrentOutput, new_embedding)``.
 
-    ``embedding`` holds the B parents' embeddings (gathered from their slots), ``action`` is a ``[B]``
-    int64 array; ``new_embedding`` holds the B children's embeddings, in the same container type.
+    ``embedding`` holds the parents' embeddings (gathered from their slots), ``action`` is a ``[K]``
+    int64 array; ``new_embedding`` holds the K children's embeddings, in the same container type.
+    ``K`` is the number of trees that expand a node this simulation: ``B`` unless some walks ended
+    at ``max_depth`` or a terminal step, whose trees are left out of the call. All outputs are ``[K, ...]``.
     """
 
     def __call__(self, embedding: Any, action: np.ndarray) -> tuple[RecurrentOutput, Any]: ...

@@ -41,12 +41,8 @@ class EmbeddingStore:
             return self.data[slots]
         return [self.data[s] for s in slots]
 
-    def scatter(self, slots: np.ndarray, embedding: Any, rows: np.ndarray | None = None) -> None:
-        """Write row ``i`` of ``embedding`` to ``slots[i]`` for each ``i`` where ``rows[i]`` (all when None)."""
-        if rows is not None and not rows.all():
-            index = np.flatnonzero(rows)
-            slots = slots[index]
-            embedding = embedding[index] if self._kind == "array" else [embedding[i] for i in index]
+    def scatter(self, slots: np.ndarray, embedding: Any) -> None:
+        """Write row ``i`` of ``embedding`` to ``slots[i]``."""
         if self._kind == "array":
             self.data[slots] = embedding
         else:

@@ -309,14 +309,15 @@ def run_search(
             expand,
             scratch,
         )
-        any_expand = expand.any()
-        if any_expand:
-            output, new_embedding = _unpack_recurrent_result(recurrent_fn(store.gather(tree.embedding_slots[rows, parent]), action))
-            reward, discount, logits, value = _check_recurrent_output(output, batch_size, num_actions)
-            if len(new_embedding) != batch_size:
-                raise ValueError(f"recurrent_fn returned {len(new_embedding)} new embeddings; expected B = {batch_size}")
-            legal = all_legal if output.legal_mask is None else _check_child_mask(to_numpy(output.legal_mask), batch_size, num_actions)
-        else:  # every tree stopped at max_depth: no model call needed
+        # Only the trees that expand a new node ask the model: a perfect model then steps no env copy
+        # for the others (walks that stopped at max_depth or a terminal step).
+        expanding = rows if expand.all() else np.flatnonzero(expand)
+        if expanding.size:
+            reward, discount, logits, value, legal, new_embedding = _call_model(
+                recurrent_fn, store.gather(tree.embedding_slots[expanding, parent[expanding]]), action[expanding],
+                expanding, all_legal,
+            )  # fmt: skip
+        else:
             reward = discount = value = np.zeros(batch_size)
             logits = np.zeros((batch_size, num_actions))
             legal = all_legal
@@ -351,9 +352,32 @@ def run_search(
         )
         if code:
             raise ValueError(f"recurrent_fn returned a NaN or infinite {_OUTPUT_FIELDS[code]} at simulation {simulation}{_HINTS[code]}")
-        if any_expand:
-            store.scatter(slots, new_embedding, expand)
+        if expanding.size:
+            store.scatter(slots[expanding], new_embedding)
     return tree
+
+
+def _call_model(recurrent_fn, embedding, action, expanding, all_legal):
+    """Call the model on the ``K`` expanding rows and spread its outputs over the ``B`` trees."""
+    batch_size, num_actions = all_legal.shape
+    num_rows = expanding.shape[0]
+    output, new_embedding = _unpack_recurrent_result(recurrent_fn(embedding, action))
+    reward, discount, logits, value = _check_recurrent_output(output, num_rows, num_actions)
+    if len(new_embedding) != num_rows:
+        raise ValueError(f"recurrent_fn returned {len(new_embedding)} new embeddings; expected one per action, {num_rows}")
+    legal = None if output.legal_mask is None else _check_child_mask(to_numpy(output.legal_mask), num_rows, num_actions)
+    if num_rows < batch_size:
+        full = np.zeros(batch_size), np.zeros(batch_size), np.zeros((batch_size, num_actions)), np.zeros(batch_size)
+        for target, part in zip(full, (reward, discount, logits, value)):
+            target[expanding] = part
+        reward, discount, logits, value = full
+        if legal is not None:
+            full_legal = np.ones((batch_size, num_actions), np.bool_)
+            full_legal[expanding] = legal
+            legal = full_legal
+    if legal is None:
+        legal = all_legal
+    return reward, discount, logits, value, legal, new_embedding
 
 
 def _run_jit(tree, store, model, num_simulations, policy, params, considered_table, num_considered, max_depth,
