@@ -12,6 +12,7 @@ from typing import Any
 _LAZY = {
     "MuZero": "gym_planning.agents.muzero",
     "SearchAgent": "gym_planning.agents.search_agent",
+    "as_guide": "gym_planning.agents.search_agent",
 }
 
 __all__ = sorted(_LAZY)

@@ -16,6 +16,7 @@ _LAZY = {
     "MlpMuZeroNetwork": "gym_planning.models.networks",
     "ConvMuZeroNetwork": "gym_planning.models.networks",
     "SimulatorModel": "gym_planning.models.simulator",
+    "SimulatorNode": "gym_planning.models.simulator",
 }
 
 __all__ = ["SearchModel", *sorted(_LAZY)]
