@@ -166,7 +166,8 @@ def run(algo: str, env_id: str, seed: int, env_steps: int, eval_every: int, devi
 
 
 def print_table(records: list[Record]) -> None:
-    print(f"\n{'algo':<7} {'env':<12} {'seed':>4} {'env steps':>9} {'steps to thr.':>13} {'final return':>12} {'wall s':>7}  device")
+    header = f"{'algo':<7} {'env':<12} {'seed':>4} {'env steps':>9} {'steps to thr.':>13} {'final return':>12} {'wall s':>7}"
+    print(f"\n{header}  device")
     for r in records:
         reached = "-" if r.steps_to_threshold is None else str(r.steps_to_threshold)
         print(

@@ -216,7 +216,11 @@ def test_unembeddable_observation_spaces_are_named():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [(dict(search="alphazero"), "search must be"), (dict(num_simulations=0), "num_simulations"), (dict(reanalyse_fraction=2.0), "reanalyse")],
+    [
+        (dict(search="alphazero"), "search must be"),
+        (dict(num_simulations=0), "num_simulations"),
+        (dict(reanalyse_fraction=2.0), "reanalyse"),
+    ],
 )
 def test_bad_hyperparameters_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -235,7 +239,8 @@ def test_cnn_policy_trains_on_images():
             image[:, self.position] = 255
             return image
 
-    settings = dict(TINY, learning_starts=16, batch_size=8, policy_kwargs=dict(network_kwargs=dict(channels=8, downsample=False)))
+    network_kwargs = dict(channels=8, downsample=False)
+    settings = dict(TINY, learning_starts=16, batch_size=8, policy_kwargs=dict(network_kwargs=network_kwargs))
     model = MuZero("CnnPolicy", gym.wrappers.TimeLimit(ImageCorridor(), 12), seed=0, **settings).learn(40)
     assert model._n_updates > 0
     assert model.predict(np.zeros((LENGTH, LENGTH, 1), np.uint8))[0] in (0, 1)

@@ -411,7 +411,9 @@ class MuZero(BaseAlgorithm):
         :param log_interval: dump logs every this many episodes (None: never).
         (Other parameters as in SB3's ``learn``.)
         """
-        total_timesteps, callback = self._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
+        total_timesteps, callback = self._setup_learn(
+            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
+        )
         callback.on_training_start(locals(), globals())
         assert self.env is not None
         while self.num_timesteps < total_timesteps:
