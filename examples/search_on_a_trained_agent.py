@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     ppo = PPO("MlpPolicy", make_vec_env("CartPole-v1", n_envs=4, seed=0), seed=0, verbose=0).learn(args.train_steps)
     eval_env = make_vec_env("CartPole-v1", n_envs=2, seed=1)
 
-    print(f"{'agent':38} | {'return':>15} | {'ms / decision':>13}")
+    print(f"{"agent":40} | {'return':>15} | {'ms / decision':>13}")
     rows = [("PPO alone", ppo)]
     for budget in args.budgets:
         # The simulator is bound to eval_env: each decision snapshots the live envs and plans from there.
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         returns, lengths = evaluate_policy(agent, eval_env, n_eval_episodes=args.episodes, return_episode_rewards=True)
         per_decision = (time.perf_counter() - start) / max(sum(lengths), 1) * 1e3
         mean, std = float(sum(returns) / len(returns)), float(torch.tensor(returns).std(unbiased=False))
-        print(f"{name:38} | {mean:7.1f} ± {std:5.1f} | {per_decision:13.2f}")
+        print(f"{name:40} | {mean:7.1f} ± {std:5.1f} | {per_decision:13.2f}")
 
 
 if __name__ == "__main__":
