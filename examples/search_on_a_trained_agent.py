@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     ppo = PPO("MlpPolicy", make_vec_env("CartPole-v1", n_envs=4, seed=0), seed=0, verbose=0).learn(args.train_steps)
     eval_env = make_vec_env("CartPole-v1", n_envs=2, seed=1)
 
-    print(f"{"agent":40} | {'return':>15} | {'ms / decision':>13}")
+    print(f"{'agent':40} | {'return':>15} | {'ms / decision':>13}")
     rows = [("PPO alone", ppo)]
     for budget in args.budgets:
         # The simulator is bound to eval_env: each decision snapshots the live envs and plans from there.
