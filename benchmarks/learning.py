@@ -193,11 +193,15 @@ def plot(records: list[Record], path: Path) -> None:
     envs = sorted({r.env for r in records})
     fig, axes = plt.subplots(1, len(envs), figsize=(6 * len(envs), 4), squeeze=False)
     for ax, env_id in zip(axes[0], envs):
+        colors = {algo: f"C{i}" for i, algo in enumerate(FACTORIES)}
         for r in (r for r in records if r.env == env_id):
             steps, means = zip(*[(s, m) for s, m, _ in r.curve])
-            ax.plot(steps, means, marker="o", label=f"{r.algo} (seed {r.seed})")
+            label = r.algo if r.seed == min(x.seed for x in records if x.algo == r.algo and x.env == env_id) else None
+            ax.plot(steps, means, marker="o", markersize=3, color=colors.get(r.algo), alpha=0.8, label=label)
         ax.axhline(THRESHOLDS[env_id], color="grey", linestyle="--", linewidth=1)
-        ax.set(title=env_id, xlabel="env steps", ylabel=f"mean return ({EVAL_EPISODES} episodes)")
+        seeds = len({r.seed for r in records if r.env == env_id})
+        ax.set(title=f"{env_id} ({seeds} seed{'s' * (seeds > 1)}, one line each)", xlabel="env steps")
+        ax.set(ylabel=f"mean return ({EVAL_EPISODES} episodes)")
         ax.legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
