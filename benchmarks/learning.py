@@ -215,6 +215,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the records to this JSON file")
     parser.add_argument("--plot", type=Path, default=Path("docs/muzero_learning_curves.png"), help="learning-curve PNG")
     parser.add_argument("--seeds", type=int, default=1, help="seeds per (algo, env)")
+    parser.add_argument("--first-seed", type=int, default=0, help="first seed (runs seeds first .. first + seeds - 1)")
     parser.add_argument("--steps", type=int, default=None, help="env steps per run (default 20,000; quick 8,000)")
     parser.add_argument("--eval-every", type=int, default=2000, help="env steps between evaluations")
     parser.add_argument("--algos", nargs="+", default=list(FACTORIES), choices=list(FACTORIES))
@@ -228,7 +229,7 @@ def main() -> None:
 
     records = []
     for env_id in envs:
-        for seed in range(seeds):
+        for seed in range(args.first_seed, args.first_seed + seeds):
             for algo in args.algos:
                 record = run(algo, env_id, seed, env_steps, args.eval_every, args.device)
                 print(f"{algo} {env_id} seed {seed}: final {record.final_mean_return:.1f}, "

@@ -84,6 +84,8 @@ class MuZero(BaseAlgorithm):
     :param discount: per-step discount ``gamma``.
     :param reanalyse_fraction: fraction of each batch whose policy targets are recomputed by a fresh search
         with the latest network (MuZero Reanalyse). Value targets always bootstrap with the latest network.
+    :param target_update_interval: gradient steps between copies of the network into the target network
+        whose values bootstrap the n-step targets; 0 bootstraps with the latest network.
     :param temperature: visit-count temperature for acting (``search="muzero"``), a float or a schedule of
         the remaining progress; also the softmax temperature of the policy head when not searching.
     :param replay_ratio: gradient steps per env step (summed over envs).
@@ -128,6 +130,7 @@ class MuZero(BaseAlgorithm):
         td_steps: int = 10,
         discount: float = 0.997,
         reanalyse_fraction: float = 0.25,
+        target_update_interval: int = 100,
         temperature: float | Schedule = visit_temperature_schedule,
         replay_ratio: float = 0.25,
         learning_starts: int = 500,
@@ -167,6 +170,8 @@ class MuZero(BaseAlgorithm):
             raise ValueError(f"reanalyse_fraction must be in [0, 1]; got {reanalyse_fraction}")
         if not 0.0 < discount <= 1.0:
             raise ValueError(f"discount must be in (0, 1]; got {discount}")
+        if target_update_interval < 0:
+            raise ValueError(f"target_update_interval must be >= 0; got {target_update_interval}")
         if replay_ratio < 0:
             raise ValueError(f"replay_ratio must be >= 0; got {replay_ratio}")
         # Check the spaces before SB3 does, so that the error names the wrapper to use.
@@ -196,6 +201,7 @@ class MuZero(BaseAlgorithm):
         self.td_steps = td_steps
         self.discount = discount
         self.reanalyse_fraction = reanalyse_fraction
+        self.target_update_interval = target_update_interval
         self.temperature = temperature
         self.replay_ratio = replay_ratio
         self.learning_starts = learning_starts
@@ -443,11 +449,12 @@ class MuZero(BaseAlgorithm):
 
     # -- training -----------------------------------------------------------------------------------
     def _value_targets(self, batch: UnrollTargets) -> np.ndarray:
-        """``[B, K+1]`` n-step value targets, bootstrapping with the latest network's value."""
+        """``[B, K+1]`` n-step value targets, bootstrapping with the target (or latest) network's value."""
         targets = batch.partial_returns.copy()
         observations, positions = self.replay_buffer.bootstrap_observations(batch)
         if len(positions):
-            values = self.policy.network.root(observations).value.cpu().numpy()
+            network = self.policy.target_network if self.target_update_interval else self.policy.network
+            values = network.root(observations).value.cpu().numpy()
             b, k = positions[:, 0], positions[:, 1]
             targets[b, k] += batch.bootstrap_discounts[b, k] * values
         return targets
@@ -516,10 +523,12 @@ class MuZero(BaseAlgorithm):
             th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
             self.policy.optimizer.step()
             self.replay_buffer.update_priorities(batch.flat_index, priorities)
+            self._n_updates += 1
+            if self.target_update_interval and self._n_updates % self.target_update_interval == 0:
+                self.policy.target_network.load_state_dict(self.policy.network.state_dict())
             history["loss"].append(loss.item())
             for name, value in terms.items():
                 history[name].append(value)
-        self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/loss", float(np.mean(history["loss"])))
         for name in ("value", "reward", "policy"):

@@ -7,6 +7,7 @@ searches with the network.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, ClassVar
 
 import torch as th
@@ -18,7 +19,7 @@ from gym_planning.models.networks import ConvMuZeroNetwork, MlpMuZeroNetwork, Mu
 
 
 class MuZeroPolicy(BasePolicy):
-    """Holds a MuZero network and its optimizer.
+    """Holds a MuZero network, its target copy (for bootstrap values) and the optimizer.
 
     :param observation_space: observation space (as seen through the VecEnv).
     :param action_space: ``Discrete(A)``.
@@ -69,7 +70,9 @@ class MuZeroPolicy(BasePolicy):
             normalize_images=normalize_images,
             **self.network_kwargs,
         )
-        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+        # Frozen copy that bootstraps value targets; the algorithm refreshes it from ``network``.
+        self.target_network = copy.deepcopy(self.network).requires_grad_(False)
+        self.optimizer = self.optimizer_class(self.network.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
 
     def _predict(self, observation: th.Tensor, deterministic: bool = False) -> th.Tensor:
         """Act with the policy head alone (no search): argmax, or a sample from its softmax."""
