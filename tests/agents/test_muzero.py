@@ -251,3 +251,17 @@ def test_predict_takes_action_masks(trained):
     only_left = np.array([[True, False]] * 3)
     assert trained.predict(obs, deterministic=True)[0].tolist() == [1, 1, 1]
     assert trained.predict(obs, deterministic=True, action_masks=only_left)[0].tolist() == [0, 0, 0]
+
+
+def test_target_network_is_refreshed_every_interval():
+    synced = MuZero("MlpPolicy", make_corridor(LENGTH), seed=0, target_update_interval=1, **dict(TINY, learning_starts=32))
+    initial = {k: v.clone() for k, v in synced.policy.target_network.state_dict().items()}
+    synced.learn(48)
+    assert synced._n_updates > 0
+    target, online = synced.policy.target_network.state_dict(), synced.policy.network.state_dict()
+    assert all(th.equal(target[k], online[k]) for k in online)
+    assert not all(th.equal(target[k], initial[k]) for k in initial)
+    # Never refreshed: the target stays at the initial weights while the network trains.
+    frozen = MuZero("MlpPolicy", make_corridor(LENGTH), seed=0, target_update_interval=10**6, **dict(TINY, learning_starts=32))
+    frozen.learn(48)
+    assert all(th.equal(frozen.policy.target_network.state_dict()[k], initial[k]) for k in initial)
