@@ -11,6 +11,9 @@ from typing import Any
 
 _LAZY = {
     "MuZero": "gym_planning.agents.muzero",
+    "MuZeroPolicy": "gym_planning.agents.muzero",
+    "MlpPolicy": "gym_planning.agents.muzero",
+    "CnnPolicy": "gym_planning.agents.muzero",
     "SearchAgent": "gym_planning.agents.search_agent",
     "as_guide": "gym_planning.agents.search_agent",
 }

@@ -15,6 +15,10 @@ _LAZY = {
     "MuZeroNetwork": "gym_planning.models.networks",
     "MlpMuZeroNetwork": "gym_planning.models.networks",
     "ConvMuZeroNetwork": "gym_planning.models.networks",
+    "scalar_transform": "gym_planning.models.support",
+    "inverse_scalar_transform": "gym_planning.models.support",
+    "scalar_to_support": "gym_planning.models.support",
+    "support_to_scalar": "gym_planning.models.support",
     "SimulatorModel": "gym_planning.models.simulator",
     "SimulatorNode": "gym_planning.models.simulator",
 }
