@@ -210,7 +210,10 @@ class SearchAgent:
         observation, unbatched = self._batched(observation)
         with th.no_grad():
             root = self.model.root(observation)
-        legal_mask = action_masks if action_masks is not None else getattr(self.model, "root_legal_mask", None)
+        if action_masks is not None:  # one [A] mask for one unbatched observation, as sb3-contrib accepts
+            legal_mask = np.asarray(action_masks).reshape(len(observation), -1)
+        else:
+            legal_mask = getattr(self.model, "root_legal_mask", None)
         self.last_search = self._run(root, legal_mask, deterministic)
         action = self.last_search.action
         return (action[0] if unbatched else action), state

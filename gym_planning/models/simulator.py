@@ -163,7 +163,7 @@ class SimulatorModel:
             raise ValueError(f"rollout_steps must be an integer >= 0; got {rollout_steps!r}")
         if not 0.0 <= discount <= 1.0:
             raise ValueError(f"discount must be in [0, 1]; got {discount}")
-        if num_copies is not None and num_copies < 1:
+        if num_copies is not None and (not isinstance(num_copies, (int, np.integer)) or num_copies < 1):
             raise ValueError(f"num_copies must be None or >= 1; got {num_copies}")
         self.env = env
         self.num_actions = int(action_space.n)
@@ -349,8 +349,13 @@ class SimulatorModel:
         needs_boot = self.rollout_steps > 0
         batch = np.concatenate([observation, boot_obs]) if needs_boot else observation
         logits, value = guide(batch)
-        logits = np.asarray(logits, dtype=np.float64).reshape(len(batch), self.num_actions)
-        value = np.asarray(value, dtype=np.float64).reshape(len(batch))
+        logits, value = np.asarray(logits, dtype=np.float64), np.asarray(value, dtype=np.float64)
+        if logits.size != len(batch) * self.num_actions or value.size != len(batch):
+            raise ValueError(
+                f"the guide returned prior_logits of shape {logits.shape} and value of shape {value.shape} for "
+                f"{len(batch)} observations; expected [B, A] = ({len(batch)}, {self.num_actions}) and [B]"
+            )
+        logits, value = logits.reshape(len(batch), self.num_actions), value.reshape(len(batch))
         boot_value = value[batch_size:] if needs_boot else value
         return logits[:batch_size], returns + boot_weight * boot_value
 
@@ -377,10 +382,10 @@ class SimulatorModel:
             if all(m is None for m in masks):
                 return None
             return np.stack([np.ones(self.num_actions, np.bool_) if m is None else m for m in masks])
-        try:
-            return np.stack(self.env.env_method("action_masks")).astype(np.bool_)
-        except AttributeError:
+        # Ask first: a missing method raises inside a subprocess worker and kills it.
+        if not self.env.has_attr("action_masks"):
             return None
+        return np.stack(self.env.env_method("action_masks")).astype(np.bool_)
 
     def _copies_for(self, batch_size: int) -> list[gym.Env]:
         wanted = batch_size if self.num_copies is None else min(self.num_copies, batch_size)

@@ -409,6 +409,8 @@ def _check_child_mask(mask: np.ndarray, batch_size: int, num_actions: int) -> np
     if mask.shape != (batch_size, num_actions):
         raise ValueError(f"recurrent_fn returned legal_mask of shape {mask.shape}; expected [B, A] = {(batch_size, num_actions)}")
     if mask.dtype != np.bool_:
+        if not np.isin(mask, (0, 1)).all():
+            raise ValueError("recurrent_fn returned a legal_mask that is neither boolean (True = legal) nor 0/1")
         mask = mask.astype(np.bool_)
     # A state with no legal action is terminal for a perfect model; keep it searchable (discount 0 ends it).
     empty = ~mask.any(axis=1)

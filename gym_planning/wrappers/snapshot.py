@@ -107,7 +107,14 @@ def _is_plain(value: Any, *, allow_dict: bool, depth: int = 0) -> bool:
             _is_plain(k, allow_dict=True, depth=depth + 1) and _is_plain(v, allow_dict=True, depth=depth + 1)
             for k, v in value.items()
         )
+    # A small record of plain data (e.g. NormalizeObservation's RunningMeanStd) is wrapper state too.
+    if allow_dict and _is_record(value):
+        return all(_is_plain(v, allow_dict=True, depth=depth + 1) for v in vars(value).values())
     return False
+
+
+def _is_record(value: Any) -> bool:
+    return hasattr(value, "__dict__") and not callable(value) and not isinstance(value, (gym.Env, gym.Space, type))
 
 
 def _copy_plain(value: Any) -> Any:
@@ -122,6 +129,8 @@ def _copy_plain(value: Any) -> Any:
         return deque((_copy_plain(v) for v in value), maxlen=value.maxlen)
     if isinstance(value, dict):
         return {k: _copy_plain(v) for k, v in value.items()}
+    if _is_record(value):
+        return copy.deepcopy(value)
     return value
 
 

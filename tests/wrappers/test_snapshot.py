@@ -188,3 +188,19 @@ def test_gym_planning_envs_use_their_own_get_state(env_id):
     env.reset(seed=0)
     assert get_env_state(env).backend.__name__ == "_OwnMethodsBackend"
     _assert_restores(lambda: gym.make(env_id), warmup=3, steps=20)
+
+
+def test_normalising_wrappers_running_statistics_are_restored() -> None:
+    from gymnasium.wrappers import NormalizeObservation, NormalizeReward
+
+    env = NormalizeReward(NormalizeObservation(gym.make("CartPole-v1")))
+    env.reset(seed=0)
+    state = get_env_state(env)
+    first = env.step(0)
+    for _ in range(20):  # moves the running mean/variance of both wrappers
+        if any(env.step(1)[2:4]):
+            env.reset()
+    set_env_state(env, state)
+    again = env.step(0)
+    np.testing.assert_array_equal(first[0], again[0])
+    assert first[1] == again[1]

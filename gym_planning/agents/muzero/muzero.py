@@ -83,7 +83,7 @@ class MuZero(BaseAlgorithm):
     :param td_steps: ``n`` of the n-step value targets.
     :param discount: per-step discount ``gamma``.
     :param reanalyse_fraction: fraction of each batch whose policy targets are recomputed by a fresh search
-        with the latest network (MuZero Reanalyse). Value targets always bootstrap with the latest network.
+        with the latest network (MuZero Reanalyse). Value targets bootstrap with the target network (below).
     :param target_update_interval: gradient steps between copies of the network into the target network
         whose values bootstrap the n-step targets; 0 bootstraps with the latest network.
     :param temperature: visit-count temperature for acting (``search="muzero"``), a float or a schedule of
@@ -164,8 +164,10 @@ class MuZero(BaseAlgorithm):
         ):
             if not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
-        if max_depth is not None and max_depth < 1:
-            raise ValueError(f"max_depth must be None or >= 1; got {max_depth!r}")
+        if max_depth is not None and (not isinstance(max_depth, (int, np.integer)) or max_depth < 1):
+            raise ValueError(f"max_depth must be None or an integer >= 1; got {max_depth!r}")
+        if priority_alpha < 0 or priority_beta < 0:
+            raise ValueError(f"priority_alpha and priority_beta must be >= 0; got {priority_alpha}, {priority_beta}")
         if not 0.0 <= reanalyse_fraction <= 1.0:
             raise ValueError(f"reanalyse_fraction must be in [0, 1]; got {reanalyse_fraction}")
         if not 0.0 < discount <= 1.0:
