@@ -51,22 +51,6 @@ class Record:
     policy_head_return: float | None = None  # MuZero only: final return acting with the raw policy head
 
 
-def muzero_cartpole_settings() -> dict:
-    """Recommended MuZero settings for CartPole-v1 (and the classic-control tasks) on CPU."""
-    return dict(
-        num_simulations=16,
-        learning_rate=3e-3,
-        batch_size=128,
-        replay_ratio=0.25,
-        learning_starts=500,
-        td_steps=10,
-        num_unroll_steps=5,
-        discount=0.997,
-        reanalyse_fraction=0.25,
-        policy_kwargs=dict(network_kwargs=dict(latent_dim=64, hidden_sizes=(128,))),
-    )
-
-
 def _linear(initial: float):
     """rl-zoo's ``lin_<initial>``: decays linearly with the remaining progress (1 -> 0)."""
     return lambda progress_remaining: progress_remaining * initial
@@ -74,7 +58,8 @@ def _linear(initial: float):
 
 def make_muzero(env_id: str, seed: int, device: str) -> BaseAlgorithm:
     env = make_vec_env(env_id, n_envs=4, seed=seed)
-    return MuZero("MlpPolicy", env, seed=seed, device=device, **muzero_cartpole_settings())
+    # MuZero's defaults are the recommended classic-control settings (docs/muzero.md).
+    return MuZero("MlpPolicy", env, seed=seed, device=device)
 
 
 def make_dqn(env_id: str, seed: int, device: str) -> BaseAlgorithm:
