@@ -9,8 +9,9 @@ Letters: ``E`` envs, ``A`` actions, ``B`` batch, ``K`` unroll steps, ``S`` suppo
 
 from __future__ import annotations
 
-from time import time_ns
-from typing import Any, ClassVar, Literal, TypeVar
+from contextlib import contextmanager
+from time import perf_counter, time_ns
+from typing import Any, ClassVar, Iterator, Literal, TypeVar
 
 import numpy as np
 import torch as th
@@ -25,11 +26,15 @@ from torch.nn import functional as F
 
 from gym_planning.agents.muzero.buffer import INSIDE, UNKNOWN, GameSegmentBuffer, UnrollTargets
 from gym_planning.agents.muzero.policies import CnnPolicy, MlpPolicy, MuZeroPolicy
+from gym_planning.models.compiled import CompiledMlpModel, NotCompilableError
 from gym_planning.models.networks import scale_gradient
 from gym_planning.models.support import scalar_to_support
-from gym_planning.search import RootOutput, SearchOutput, gumbel_muzero_policy, muzero_policy
+from gym_planning.search import RecurrentFn, RootOutput, SearchOutput, gumbel_muzero_policy, muzero_policy
 
 SelfMuZero = TypeVar("SelfMuZero", bound="MuZero")
+
+# Phases of learn() timed in ``MuZero.phase_seconds`` (and logged as ``time/<phase>_s``).
+PHASES = ("search", "env", "targets", "gradient")
 
 
 def visit_temperature_schedule(progress_remaining: float) -> float:
@@ -102,6 +107,11 @@ class MuZero(BaseAlgorithm):
     :param dirichlet_alpha: root Dirichlet noise concentration (``search="muzero"``, training only).
     :param dirichlet_fraction: weight of the root noise (training only).
     :param max_num_considered_actions: Gumbel MuZero's ``m``.
+    :param inference: how searches (acting, reanalyse, ``predict``) evaluate the network: ``"numba"`` runs a
+        compiled float64 copy of an ``MlpPolicy`` network inside the search's compiled loop on the CPU
+        (refreshed from the torch weights before any search that follows an update); ``"torch"`` calls
+        the torch network once per simulation (any network, any device); ``"auto"``: ``"numba"`` where the
+        network can be compiled (``MlpPolicy`` without a custom network), ``"torch"`` otherwise.
     :param policy_kwargs: extra arguments of the policy (e.g. ``network_kwargs=dict(latent_dim=32)``).
     :param stats_window_size: episodes averaged in ``rollout/`` logs.
     :param tensorboard_log: tensorboard log folder (None: off).
@@ -146,6 +156,7 @@ class MuZero(BaseAlgorithm):
         dirichlet_alpha: float = 0.25,
         dirichlet_fraction: float = 0.25,
         max_num_considered_actions: int = 16,
+        inference: Literal["auto", "numba", "torch"] = "auto",
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
@@ -156,6 +167,8 @@ class MuZero(BaseAlgorithm):
     ):
         if search not in ("muzero", "gumbel"):
             raise ValueError(f"search must be 'muzero' or 'gumbel'; got {search!r}")
+        if inference not in ("auto", "numba", "torch"):
+            raise ValueError(f"inference must be 'auto', 'numba' or 'torch'; got {inference!r}")
         for name, value, low in (
             ("num_simulations", num_simulations, 1),
             ("num_unroll_steps", num_unroll_steps, 1),
@@ -219,6 +232,9 @@ class MuZero(BaseAlgorithm):
         self.dirichlet_alpha = dirichlet_alpha
         self.dirichlet_fraction = dirichlet_fraction
         self.max_num_considered_actions = max_num_considered_actions
+        self.inference = inference
+        # Wall seconds spent in each phase of learn() (acting search, env steps, targets, gradient steps).
+        self.phase_seconds: dict[str, float] = dict.fromkeys(PHASES, 0.0)
         # Numpy Generator of every search (noise, sampled actions); saved with the model so that a
         # resumed run draws the same numbers as an uninterrupted one.
         self.search_rng = np.random.default_rng(seed)
@@ -232,7 +248,13 @@ class MuZero(BaseAlgorithm):
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
         policy_kwargs = dict(self.policy_kwargs)
-        policy_kwargs.setdefault("optimizer_kwargs", {"weight_decay": self.weight_decay})
+        optimizer_kwargs = dict(policy_kwargs.get("optimizer_kwargs") or {})
+        if optimizer_kwargs.setdefault("weight_decay", self.weight_decay) != self.weight_decay:
+            raise ValueError(
+                f"weight_decay is set twice: {self.weight_decay} (MuZero's weight_decay) and "
+                f"{optimizer_kwargs['weight_decay']} (policy_kwargs['optimizer_kwargs']); set it once, as MuZero(weight_decay=...)"
+            )
+        policy_kwargs["optimizer_kwargs"] = optimizer_kwargs
         self.policy = self.policy_class(
             self.observation_space,
             self.action_space,
@@ -242,6 +264,7 @@ class MuZero(BaseAlgorithm):
             discount=self.discount,
             **policy_kwargs,
         ).to(self.device)
+        self._compiled = self._compile_network()
         self.replay_buffer = GameSegmentBuffer(
             self.buffer_size,
             self.observation_space.shape,
@@ -253,8 +276,36 @@ class MuZero(BaseAlgorithm):
             seed=None if self.seed is None else self.seed + 1,
         )
 
+    def _compile_network(self) -> CompiledMlpModel | None:
+        """The compiled copy of the network that searches use, or None to search with torch."""
+        if self.inference == "torch":
+            return None
+        try:
+            return CompiledMlpModel(self.policy.network)
+        except NotCompilableError as error:
+            if self.inference == "numba":
+                raise ValueError(f"inference='numba' cannot compile this policy's network: {error}") from None
+            return None
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_compiled"]
+
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
+
+    def _set_training_mode(self, mode: bool) -> None:
+        # Switching walks every module (~1 ms): only when the mode changes, not at every env step.
+        if self.policy.training != mode:
+            self.policy.set_training_mode(mode)
+
+    @contextmanager
+    def _timed(self, phase: str) -> Iterator[None]:
+        """Add the wall time of the block to ``phase_seconds[phase]``."""
+        start = perf_counter()
+        try:
+            yield
+        finally:
+            self.phase_seconds[phase] += perf_counter() - start
 
     def save_replay_buffer(self, path: str) -> None:
         """Pickle the replay (with its sampling Generator) to ``path``."""
@@ -280,14 +331,26 @@ class MuZero(BaseAlgorithm):
             return None
         return np.stack(self.env.env_method("action_masks")).astype(bool)
 
+    def _root(self, observation: np.ndarray) -> RootOutput:
+        """Search roots for raw observations ``[B, *obs]``, from the compiled copy or the torch network."""
+        if self._compiled is not None:
+            self._compiled.refresh()
+            return self._compiled.root(observation)
+        return self.policy.network.root(observation)
+
+    def _recurrent_fn(self) -> RecurrentFn:
+        """The model the search steps: the compiled copy (refreshed by :meth:`_root`) or the torch network."""
+        return self._compiled.recurrent_fn if self._compiled is not None else self.policy.network.recurrent
+
     def _run_search(
         self, root: RootOutput, legal_mask: np.ndarray | None, *, explore: bool, temperature: float
     ) -> SearchOutput:
-        network = self.policy.network
+        """One batched search from roots made by :meth:`_root`."""
+        recurrent_fn = self._recurrent_fn()
         if self.search == "gumbel":
             return gumbel_muzero_policy(
                 root,
-                network.recurrent,
+                recurrent_fn,
                 self.num_simulations,
                 legal_mask=legal_mask,
                 max_depth=self.max_depth,
@@ -297,7 +360,7 @@ class MuZero(BaseAlgorithm):
             )
         return muzero_policy(
             root,
-            network.recurrent,
+            recurrent_fn,
             self.num_simulations,
             legal_mask=legal_mask,
             max_depth=self.max_depth,
@@ -309,7 +372,7 @@ class MuZero(BaseAlgorithm):
 
     def _one_step_targets(self, root: RootOutput, legal_mask: np.ndarray | None) -> np.ndarray:
         """``[B, A]`` one-hot on ``argmax_a r(s, a) + discount * v(s')`` under the learned model."""
-        hidden = root.embedding
+        hidden = th.as_tensor(root.embedding, dtype=th.float32, device=self.device)
         batch_size, num_actions = hidden.shape[0], int(self.action_space.n)
         actions = np.tile(np.arange(num_actions), batch_size)
         output, _ = self.policy.network.recurrent(hidden.repeat_interleave(num_actions, dim=0), actions)
@@ -326,7 +389,7 @@ class MuZero(BaseAlgorithm):
 
     def _prior_actions(self, root: RootOutput, legal_mask: np.ndarray | None, temperature: float) -> np.ndarray:
         """Actions sampled from the policy head's softmax at ``temperature`` (0 = argmax); no search."""
-        logits = root.prior_logits.cpu().numpy().astype(np.float64)
+        logits = th.as_tensor(root.prior_logits).cpu().numpy().astype(np.float64)
         if legal_mask is not None:
             logits = np.where(legal_mask, logits, -np.inf)
         if temperature == 0:
@@ -352,9 +415,9 @@ class MuZero(BaseAlgorithm):
             None searches every action.
         :return: ``(actions, state)``; ``state`` is passed through (MuZero keeps no recurrent state).
         """
-        self.policy.set_training_mode(False)
+        self._set_training_mode(False)
         obs_tensor, vectorized = self.policy.obs_to_tensor(observation)
-        root = self.policy.network.root(obs_tensor)
+        root = self._root(obs_tensor)
         legal_mask = None if action_masks is None else np.asarray(action_masks, dtype=bool).reshape(len(obs_tensor), -1)
         output = self._run_search(root, legal_mask, explore=False, temperature=0.0 if deterministic else 1.0)
         actions = output.action
@@ -364,8 +427,7 @@ class MuZero(BaseAlgorithm):
     def _act(self, observation: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One batched acting step: ``(actions [E], policy targets [E, A], legal masks [E, A])``."""
         legal_mask = self._legal_masks()
-        obs_tensor, _ = self.policy.obs_to_tensor(observation)
-        root = self.policy.network.root(obs_tensor)
+        root = self._root(observation)
         temperature = self._current_temperature()
         if self.search_at_train_time:
             output = self._run_search(root, legal_mask, explore=True, temperature=temperature)
@@ -381,10 +443,12 @@ class MuZero(BaseAlgorithm):
     def _collect_step(self, callback: BaseCallback, log_interval: int | None) -> bool:
         """Act in all envs once, store the step, update episode stats; False when a callback stops training."""
         assert self.env is not None and self._last_obs is not None
-        self.policy.set_training_mode(False)
+        self._set_training_mode(False)
         callback.on_rollout_start()
-        actions, targets, legal_mask = self._act(self._last_obs)
-        new_obs, rewards, dones, infos = self.env.step(actions)
+        with self._timed("search"):
+            actions, targets, legal_mask = self._act(self._last_obs)
+        with self._timed("env"):
+            new_obs, rewards, dones, infos = self.env.step(actions)
         self.num_timesteps += self.env.num_envs
         truncated = np.array([done and info.get("TimeLimit.truncated", False) for done, info in zip(dones, infos)])
         terminated = dones & ~truncated
@@ -447,6 +511,8 @@ class MuZero(BaseAlgorithm):
         self.logger.record("time/fps", int((self.num_timesteps - self._num_timesteps_at_start) / elapsed))
         self.logger.record("time/time_elapsed", int(elapsed), exclude="tensorboard")
         self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        for phase, seconds in self.phase_seconds.items():
+            self.logger.record(f"time/{phase}_s", round(seconds, 2), exclude="tensorboard")
         self.logger.dump(step=self.num_timesteps)
 
     # -- training -----------------------------------------------------------------------------------
@@ -470,7 +536,7 @@ class MuZero(BaseAlgorithm):
             return targets
         b, k = np.nonzero(batch.status[:num_reanalysed] == INSIDE)
         rows, envs = batch.rows[b, k], batch.envs[b]
-        root = self.policy.network.root(buffer.observations[rows, envs])
+        root = self._root(buffer.observations[rows, envs])
         legal = buffer.legal_masks[rows, envs]
         targets[b, k] = self._policy_targets(root, None if legal.all() else legal)
         return targets
@@ -512,19 +578,23 @@ class MuZero(BaseAlgorithm):
 
     def train(self, gradient_steps: int) -> None:
         """``gradient_steps`` updates on unrolls sampled from the replay."""
-        self.policy.set_training_mode(True)
+        self._set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
         history: dict[str, list[float]] = {"loss": [], "value": [], "reward": [], "policy": []}
         for _ in range(gradient_steps):
-            batch = self.replay_buffer.sample(self.batch_size, self.num_unroll_steps, self.td_steps, self.discount)
-            value_targets = self._value_targets(batch)
-            policy_targets = self._stored_policy_targets(batch)
-            loss, terms, priorities = self._unroll_loss(batch, value_targets, policy_targets)
-            self.policy.optimizer.zero_grad()
-            loss.backward()
-            th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
-            self.policy.optimizer.step()
-            self.replay_buffer.update_priorities(batch.flat_index, priorities)
+            with self._timed("targets"):
+                batch = self.replay_buffer.sample(self.batch_size, self.num_unroll_steps, self.td_steps, self.discount)
+                value_targets = self._value_targets(batch)
+                policy_targets = self._stored_policy_targets(batch)
+            with self._timed("gradient"):
+                loss, terms, priorities = self._unroll_loss(batch, value_targets, policy_targets)
+                self.policy.optimizer.zero_grad()
+                loss.backward()
+                th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+                self.policy.optimizer.step()
+                self.replay_buffer.update_priorities(batch.flat_index, priorities)
+            if self._compiled is not None:
+                self._compiled.mark_stale()
             self._n_updates += 1
             if self.target_update_interval and self._n_updates % self.target_update_interval == 0:
                 self.policy.target_network.load_state_dict(self.policy.network.state_dict())
