@@ -2,23 +2,32 @@
 
     python -m benchmarks.learning                 # CartPole-v1 and Acrobot-v1, 1 seed, 20,000 env steps each
     python -m benchmarks.learning --quick         # CartPole-v1 only, 1 seed, 8,000 env steps
-    python -m benchmarks.learning --json out.json --seeds 3 --plot docs/learning_curves.png
+    python -m benchmarks.learning --envs CartPole-v1 --seeds 3          # the speed issue's comparison
+    python -m benchmarks.learning --algos MuZero --set num_simulations=8 --set batch_size=64  # a MuZero variant
 
 Every ``--eval-every`` env steps each agent is evaluated on 20 episodes (MuZero: deterministic search;
-DQN/PPO: deterministic policy). Prints a table of mean evaluation return against env steps and wall
-time, writes the learning curves to a PNG and, with ``--json``, a list of records
-``{"algo", "env", "seed", "env_steps", "steps_to_threshold", "final_mean_return", "wall_s", "device"}``
-(threshold: 475 on CartPole-v1, -100 on Acrobot-v1; ``steps_to_threshold`` is null if never reached).
-Wall time includes the evaluations. Torch runs single-threaded (tiny networks: threads only contend).
+DQN/PPO: deterministic policy). Prints a table of time and env steps to the threshold, throughput and
+(MuZero) where the wall time went, the learning curves, and writes under ``--out`` (default
+``runs/learning/``) the records as ``records.json`` and the curves as ``learning_curves.png``.
+A record: ``{"algo", "env", "seed", "env_steps", "steps_to_threshold", "wall_s_to_threshold",
+"final_mean_return", "wall_s", "train_wall_s", "eval_wall_s", "env_steps_per_s", "gradient_steps_per_s",
+"phase_share", "device", "settings", "curve"}`` (threshold: 475 on CartPole-v1, -100 on Acrobot-v1; the
+"to threshold" fields are null if never reached). ``wall_s_to_threshold`` and the throughputs exclude
+evaluation time; ``phase_share`` splits MuZero's training wall time into acting search, env steps,
+target building (sampling, value targets, reanalyse), gradient steps and the rest (logging, callbacks).
+Each run trains in a fresh process of its own (``--in-process`` to share one), torch single-threaded.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
+import multiprocessing
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch as th
@@ -30,24 +39,33 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
 
 from gym_planning.agents.muzero import MuZero
+from gym_planning.agents.muzero.muzero import PHASES
 
 THRESHOLDS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0}
 EVAL_EPISODES = 20
+MUZERO_N_ENVS = 4
 
 
 @dataclass
 class Record:
-    """One training run (the ``--json`` record), plus its learning curve."""
+    """One training run (an entry of ``records.json``), with its learning curve."""
 
     algo: str
     env: str
     seed: int
     env_steps: int
     steps_to_threshold: int | None
+    wall_s_to_threshold: float | None  # training wall time at the first evaluation >= threshold
     final_mean_return: float
-    wall_s: float
+    wall_s: float  # whole run, evaluations included
+    train_wall_s: float  # evaluations excluded
+    eval_wall_s: float
+    env_steps_per_s: float
+    gradient_steps_per_s: float
     device: str
-    curve: list[tuple[int, float, float]] = field(default_factory=list)  # (env steps, mean return, wall s)
+    settings: dict[str, Any] = field(default_factory=dict)
+    phase_share: dict[str, float] = field(default_factory=dict)  # MuZero: share of train_wall_s per phase
+    curve: list[tuple[int, float, float]] = field(default_factory=list)  # (env steps, mean return, train wall s)
     policy_head_return: float | None = None  # MuZero only: final return acting with the raw policy head
 
 
@@ -56,13 +74,14 @@ def _linear(initial: float):
     return lambda progress_remaining: progress_remaining * initial
 
 
-def make_muzero(env_id: str, seed: int, device: str) -> BaseAlgorithm:
-    env = make_vec_env(env_id, n_envs=4, seed=seed)
+def make_muzero(env_id: str, seed: int, device: str, overrides: dict[str, Any]) -> BaseAlgorithm:
+    settings = dict(overrides)
+    n_envs = settings.pop("n_envs", MUZERO_N_ENVS)
     # MuZero's defaults are the recommended classic-control settings (docs/muzero.md).
-    return MuZero("MlpPolicy", env, seed=seed, device=device)
+    return MuZero("MlpPolicy", make_vec_env(env_id, n_envs=n_envs, seed=seed), seed=seed, device=device, **settings)
 
 
-def make_dqn(env_id: str, seed: int, device: str) -> BaseAlgorithm:
+def make_dqn(env_id: str, seed: int, device: str, overrides: dict[str, Any]) -> BaseAlgorithm:
     """rl-baselines3-zoo ``hyperparams/dqn.yml`` (tuned entries)."""
     if env_id == "CartPole-v1":
         settings = dict(
@@ -76,10 +95,11 @@ def make_dqn(env_id: str, seed: int, device: str) -> BaseAlgorithm:
             target_update_interval=250, train_freq=4, gradient_steps=-1, exploration_fraction=0.12,
             exploration_final_eps=0.1, policy_kwargs=dict(net_arch=[256, 256]),
         )  # fmt: skip
-    return DQN("MlpPolicy", make_vec_env(env_id, n_envs=1, seed=seed), seed=seed, device=device, **settings)
+    env = make_vec_env(env_id, n_envs=1, seed=seed)
+    return DQN("MlpPolicy", env, seed=seed, device=device, **{**settings, **overrides})
 
 
-def make_ppo(env_id: str, seed: int, device: str) -> BaseAlgorithm:
+def make_ppo(env_id: str, seed: int, device: str, overrides: dict[str, Any]) -> BaseAlgorithm:
     """rl-baselines3-zoo ``hyperparams/ppo.yml``."""
     if env_id == "CartPole-v1":
         env = make_vec_env(env_id, n_envs=8, seed=seed)
@@ -90,83 +110,150 @@ def make_ppo(env_id: str, seed: int, device: str) -> BaseAlgorithm:
     else:
         env = VecNormalize(make_vec_env(env_id, n_envs=16, seed=seed))
         settings = dict(n_steps=256, gae_lambda=0.94, gamma=0.99, n_epochs=4, ent_coef=0.0)
-    return PPO("MlpPolicy", env, seed=seed, device=device, **settings)
+    return PPO("MlpPolicy", env, seed=seed, device=device, **{**settings, **overrides})
 
 
 FACTORIES = {"MuZero": make_muzero, "DQN": make_dqn, "PPO": make_ppo}
 
 
 class EvalCurve(BaseCallback):
-    """Evaluates the model every ``eval_every`` env steps (and at the end) and records the curve."""
+    """Evaluates the model every ``eval_every`` env steps (and at the end); records the curve against
+    training wall time (evaluation time is counted apart, in ``eval_seconds``)."""
 
-    def __init__(self, eval_env: VecEnv, eval_every: int, start_time: float):
+    def __init__(self, eval_env: VecEnv, eval_every: int, threshold: float, stop_at_threshold: bool):
         super().__init__()
         self.eval_env = eval_env
         self.eval_every = eval_every
         self.next_eval = eval_every
-        self.start_time = start_time
+        self.threshold = threshold
+        self.stop_at_threshold = stop_at_threshold
+        self.start_time = time.perf_counter()
+        self.eval_seconds = 0.0
         self.curve: list[tuple[int, float, float]] = []
 
-    def evaluate(self) -> None:
+    def train_seconds(self) -> float:
+        return time.perf_counter() - self.start_time - self.eval_seconds
+
+    def evaluate(self) -> float:
+        start = time.perf_counter()
         if isinstance(self.eval_env, VecNormalize):
             sync_envs_normalization(self.training_env, self.eval_env)
         mean, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=EVAL_EPISODES, warn=False)
-        self.curve.append((self.num_timesteps, float(mean), time.perf_counter() - self.start_time))
+        self.eval_seconds += time.perf_counter() - start
+        self.curve.append((self.num_timesteps, float(mean), round(self.train_seconds(), 2)))
+        return float(mean)
 
     def _on_step(self) -> bool:
         if self.num_timesteps >= self.next_eval:
             self.next_eval += self.eval_every
-            self.evaluate()
+            if self.evaluate() >= self.threshold and self.stop_at_threshold:
+                return False
         return True
 
 
-def run(algo: str, env_id: str, seed: int, env_steps: int, eval_every: int, device: str) -> Record:
-    """Train one agent and return its record."""
+def run(
+    algo: str, env_id: str, seed: int, env_steps: int, eval_every: int, device: str,
+    overrides: dict[str, Any] | None = None, stop_at_threshold: bool = False,
+) -> Record:  # fmt: skip
+    """Train one agent in this process and return its record."""
+    th.set_num_threads(1)
     start = time.perf_counter()
-    model = FACTORIES[algo](env_id, seed, device)
+    overrides = dict(overrides or {})
+    model = FACTORIES[algo](env_id, seed, device, overrides)
     eval_env = make_vec_env(env_id, n_envs=10, seed=seed + 1000)
     if isinstance(model.get_env(), VecNormalize):
         eval_env = VecNormalize(eval_env, training=False, norm_reward=False)
-    callback = EvalCurve(eval_env, eval_every, start)
+    callback = EvalCurve(eval_env, eval_every, THRESHOLDS[env_id], stop_at_threshold)
     model.learn(env_steps, callback=callback)
+    train_wall_s = callback.train_seconds()
     if not callback.curve or callback.curve[-1][0] < model.num_timesteps:
         callback.evaluate()
-    reached = [steps for steps, mean, _ in callback.curve if mean >= THRESHOLDS[env_id]]
-    wall_s = round(time.perf_counter() - start, 1)
-    head = None
+    reached = [(steps, wall) for steps, mean, wall in callback.curve if mean >= THRESHOLDS[env_id]]
+    head, share = None, {}
     if isinstance(model, MuZero):
         head = float(evaluate_policy(model.policy, eval_env, n_eval_episodes=EVAL_EPISODES, warn=False)[0])
+        share = {phase: model.phase_seconds[phase] / train_wall_s for phase in PHASES}
+        share["other"] = 1.0 - sum(share.values())
+        share = {phase: round(value, 3) for phase, value in share.items()}
     return Record(
         algo=algo,
         env=env_id,
         seed=seed,
         env_steps=model.num_timesteps,
-        steps_to_threshold=reached[0] if reached else None,
+        steps_to_threshold=reached[0][0] if reached else None,
+        wall_s_to_threshold=reached[0][1] if reached else None,
         final_mean_return=callback.curve[-1][1],
-        wall_s=wall_s,
+        wall_s=round(time.perf_counter() - start, 1),
+        train_wall_s=round(train_wall_s, 1),
+        eval_wall_s=round(callback.eval_seconds, 1),
+        env_steps_per_s=round(model.num_timesteps / train_wall_s, 1),
+        gradient_steps_per_s=round(model._n_updates / train_wall_s, 1),
         device=str(model.device),
+        settings={key: repr(value) for key, value in overrides.items()},
+        phase_share=share,
         curve=callback.curve,
         policy_head_return=head,
     )
 
 
+def _run_in_subprocess(*args: Any) -> Record:
+    # A fresh process per run: no run inherits another's threads, caches or allocator state.
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(run, args)
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
 def print_table(records: list[Record]) -> None:
-    header = f"{'algo':<7} {'env':<12} {'seed':>4} {'env steps':>9} {'steps to thr.':>13} {'final return':>12} {'wall s':>7}"
-    print(f"\n{header}  device")
+    print(f"\n{'algo':<7} {'env':<12} {'seed':>4} {'env steps':>9} {'steps to thr.':>13} {'train s to thr.':>15} "
+          f"{'final':>6} {'train s':>7} {'eval s':>6} {'env st/s':>8} {'grad st/s':>9}  device")  # fmt: skip
     for r in records:
-        reached = "-" if r.steps_to_threshold is None else str(r.steps_to_threshold)
         print(
-            f"{r.algo:<7} {r.env:<12} {r.seed:>4} {r.env_steps:>9} {reached:>13} {r.final_mean_return:>12.1f}"
-            f" {r.wall_s:>7.0f}  {r.device}"
+            f"{r.algo:<7} {r.env:<12} {r.seed:>4} {r.env_steps:>9} {_fmt(r.steps_to_threshold, 'd'):>13} "
+            f"{_fmt(r.wall_s_to_threshold, '.1f'):>15} {r.final_mean_return:>6.1f} {r.train_wall_s:>7.1f} "
+            f"{r.eval_wall_s:>6.1f} {r.env_steps_per_s:>8.0f} {r.gradient_steps_per_s:>9.1f}  {r.device}"
         )
+    print_summary(records)
     for r in records:
-        if r.policy_head_return is not None:
-            print(f"{r.algo} {r.env} seed {r.seed}: final return with search {r.final_mean_return:.1f}, "
-                  f"raw policy head {r.policy_head_return:.1f}")  # fmt: skip
-    print("\nmean evaluation return (20 episodes) vs env steps:")
+        if r.phase_share:
+            shares = ", ".join(f"{phase} {share:.0%}" for phase, share in r.phase_share.items())
+            print(f"{r.algo} {r.env} seed {r.seed}: training wall time: {shares}; final return with search "
+                  f"{r.final_mean_return:.1f}, raw policy head {r.policy_head_return:.1f}")  # fmt: skip
+    print("\nmean evaluation return (20 episodes) vs env steps (train wall s):")
     for r in records:
-        points = "  ".join(f"{steps}:{mean:.0f}" for steps, mean, _ in r.curve)
+        points = "  ".join(f"{steps}:{mean:.0f}({wall:.0f}s)" for steps, mean, wall in r.curve)
         print(f"  {r.algo:<7} {r.env:<12} seed {r.seed}: {points}")
+
+
+def _median_or_never(values: list[float | None]) -> float | None:
+    """Median where a run that never reached the threshold counts as infinitely late (None if the median is)."""
+    ordered = sorted(np.inf if v is None else v for v in values)
+    median = float(np.median(ordered)) if ordered else np.inf
+    return None if not np.isfinite(median) else median
+
+
+def print_summary(records: list[Record]) -> None:
+    """Median (over seeds) time and env steps to threshold per algorithm, and MuZero's ratio to each."""
+    print("\nmedian over seeds (a run that never reached the threshold counts as never):")
+    for env_id in sorted({r.env for r in records}):
+        medians = {}
+        for algo in FACTORIES:
+            runs = [r for r in records if r.env == env_id and r.algo == algo]
+            if runs:
+                medians[algo] = (
+                    _median_or_never([r.wall_s_to_threshold for r in runs]),
+                    _median_or_never([r.steps_to_threshold for r in runs]),
+                    len(runs),
+                )
+        for algo, (wall, steps, n) in medians.items():
+            print(f"  {env_id} {algo:<7} ({n} seeds): train s to threshold {_fmt(wall, '.1f')}, env steps {_fmt(steps, '.0f')}")
+        mz_wall = medians.get("MuZero", (None,))[0]
+        for algo in ("PPO", "DQN"):
+            base = medians.get(algo, (None,))[0]
+            if mz_wall is not None and base is not None:
+                print(f"  {env_id} MuZero / {algo} train wall time to threshold: {mz_wall / base:.2f}")
 
 
 def plot(records: list[Record], path: Path) -> None:
@@ -176,29 +263,41 @@ def plot(records: list[Record], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     envs = sorted({r.env for r in records})
-    fig, axes = plt.subplots(1, len(envs), figsize=(6 * len(envs), 4), squeeze=False)
-    for ax, env_id in zip(axes[0], envs):
-        colors = {algo: f"C{i}" for i, algo in enumerate(FACTORIES)}
-        for r in (r for r in records if r.env == env_id):
-            steps, means = zip(*[(s, m) for s, m, _ in r.curve])
-            label = r.algo if r.seed == min(x.seed for x in records if x.algo == r.algo and x.env == env_id) else None
-            ax.plot(steps, means, marker="o", markersize=3, color=colors.get(r.algo), alpha=0.8, label=label)
-        ax.axhline(THRESHOLDS[env_id], color="grey", linestyle="--", linewidth=1)
-        seeds = len({r.seed for r in records if r.env == env_id})
-        ax.set(title=f"{env_id} ({seeds} seed{'s' * (seeds > 1)}, one line each)", xlabel="env steps")
-        ax.set(ylabel=f"mean return ({EVAL_EPISODES} episodes)")
-        ax.legend()
+    fig, axes = plt.subplots(2, len(envs), figsize=(6 * len(envs), 8), squeeze=False)
+    colors = {algo: f"C{i}" for i, algo in enumerate(FACTORIES)}
+    for column, env_id in enumerate(envs):
+        for row, (x_index, x_label) in enumerate(((0, "env steps"), (2, "training wall time (s, evaluation excluded)"))):
+            ax = axes[row][column]
+            for r in (r for r in records if r.env == env_id):
+                xs, means = zip(*[(point[x_index], point[1]) for point in r.curve])
+                first = r.seed == min(x.seed for x in records if x.algo == r.algo and x.env == env_id)
+                ax.plot(xs, means, marker="o", markersize=3, color=colors.get(r.algo), alpha=0.8,
+                        label=r.algo if first else None)  # fmt: skip
+            ax.axhline(THRESHOLDS[env_id], color="grey", linestyle="--", linewidth=1)
+            seeds = len({r.seed for r in records if r.env == env_id})
+            ax.set(title=f"{env_id} ({seeds} seed{'s' * (seeds > 1)}, one line each)", xlabel=x_label)
+            ax.set(ylabel=f"mean return ({EVAL_EPISODES} episodes)")
+            ax.legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     print(f"learning curves written to {path}")
 
 
+def _parse_override(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"--set takes KEY=VALUE (a MuZero keyword argument); got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value  # a bare string such as search=gumbel
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="CartPole-v1 only, one seed, 8,000 env steps")
-    parser.add_argument("--json", type=Path, help="write the records to this JSON file")
-    parser.add_argument("--plot", type=Path, default=Path("docs/muzero_learning_curves.png"), help="learning-curve PNG")
+    parser.add_argument("--out", type=Path, default=Path("runs/learning"), help="folder for records.json and the plot")
     parser.add_argument("--seeds", type=int, default=1, help="seeds per (algo, env)")
     parser.add_argument("--first-seed", type=int, default=0, help="first seed (runs seeds first .. first + seeds - 1)")
     parser.add_argument("--steps", type=int, default=None, help="env steps per run (default 20,000; quick 8,000)")
@@ -206,27 +305,32 @@ def main() -> None:
     parser.add_argument("--algos", nargs="+", default=list(FACTORIES), choices=list(FACTORIES))
     parser.add_argument("--envs", nargs="+", default=list(THRESHOLDS), choices=list(THRESHOLDS))
     parser.add_argument("--device", default="auto", help="torch device for all agents")
+    parser.add_argument("--set", dest="overrides", action="append", type=_parse_override, default=[],
+                        help="MuZero keyword argument KEY=VALUE (repeatable; n_envs=N sets its env count)")  # fmt: skip
+    parser.add_argument("--stop-at-threshold", action="store_true", help="end each run at its first evaluation >= threshold")
+    parser.add_argument("--in-process", action="store_true", help="train every run in this process")
     args = parser.parse_args()
     th.set_num_threads(1)
     envs = ["CartPole-v1"] if args.quick else args.envs
     seeds = 1 if args.quick else args.seeds
     env_steps = args.steps or (8_000 if args.quick else 20_000)
+    runner = run if args.in_process else _run_in_subprocess
 
     records = []
     for env_id in envs:
         for seed in range(args.first_seed, args.first_seed + seeds):
             for algo in args.algos:
-                record = run(algo, env_id, seed, env_steps, args.eval_every, args.device)
-                print(f"{algo} {env_id} seed {seed}: final {record.final_mean_return:.1f}, "
-                      f"threshold at {record.steps_to_threshold}, {record.wall_s:.0f} s", flush=True)  # fmt: skip
+                overrides = dict(args.overrides) if algo == "MuZero" else {}
+                record = runner(algo, env_id, seed, env_steps, args.eval_every, args.device, overrides, args.stop_at_threshold)
+                print(f"{algo} {env_id} seed {seed}: final {record.final_mean_return:.1f}, threshold at "
+                      f"{record.steps_to_threshold} steps / {record.wall_s_to_threshold} train s, "
+                      f"{record.train_wall_s:.0f} s training + {record.eval_wall_s:.0f} s evaluation", flush=True)  # fmt: skip
                 records.append(record)
     print_table(records)
-    if args.plot:
-        plot(records, args.plot)
-    if args.json:
-        fields = ("algo", "env", "seed", "env_steps", "steps_to_threshold", "final_mean_return", "wall_s", "device")
-        args.json.write_text(json.dumps([{k: asdict(r)[k] for k in fields} for r in records], indent=2))
-        print(f"records written to {args.json}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    plot(records, args.out / "learning_curves.png")
+    (args.out / "records.json").write_text(json.dumps([asdict(r) for r in records], indent=2))
+    print(f"records written to {args.out / 'records.json'}")
 
 
 if __name__ == "__main__":
