@@ -405,6 +405,20 @@ class MuZero(BaseAlgorithm):
                 self.dump_logs()
         return True
 
+    def _setup_learn(
+        self,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        reset_num_timesteps: bool = True,
+        tb_log_name: str = "run",
+        progress_bar: bool = False,
+    ) -> tuple[int, BaseCallback]:
+        """SB3's setup; when it is about to reset the envs (``reset_num_timesteps`` or no last observation),
+        first close the episodes the replay holds open, so that none is stitched onto the next one."""
+        if reset_num_timesteps or self._last_obs is None:
+            self.replay_buffer.close_open_episodes(self._last_obs)  # type: ignore[arg-type]
+        return super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
+
     def learn(
         self: SelfMuZero,
         total_timesteps: int,
