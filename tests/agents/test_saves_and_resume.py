@@ -1,6 +1,12 @@
-"""Episodes are never stitched across an env reset."""
+"""Saves survive a crash mid-write, episodes are never stitched across an env reset, foreign files are named."""
+
+import io
+import pickle
 
 import numpy as np
+import pytest
+import stable_baselines3.common.save_util as save_util
+from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.env_util import make_vec_env
 
 from gym_planning.agents.muzero import MuZero
@@ -62,3 +68,67 @@ def test_resume_in_a_fresh_env_closes_the_cut_episodes_as_unknown(tmp_path):
     buffer = resumed.replay_buffer
     assert buffer.episode_end[row, open_envs].all() and buffer.final_unknown[row, open_envs].all()
     assert buffer.final_unknown.sum() == open_envs.size
+
+
+def _fail_midway(*args, **kwargs):
+    raise KeyboardInterrupt("killed while saving")
+
+
+def test_save_keeps_the_previous_model_when_interrupted(tmp_path, monkeypatch):
+    model = _model().learn(24)
+    model.save(tmp_path / "model")  # SB3 convention: ".zip" appended
+    saved_steps = model.num_timesteps
+    model.learn(8, reset_num_timesteps=False)
+    with monkeypatch.context() as patch:
+        patch.setattr(save_util.th, "save", _fail_midway)  # dies after the zip's first entry is written
+        with pytest.raises(KeyboardInterrupt):
+            model.save(tmp_path / "model")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.zip"]  # no temporary file left
+    assert MuZero.load(tmp_path / "model").num_timesteps == saved_steps
+
+
+def test_save_replay_buffer_keeps_the_previous_replay_when_interrupted(tmp_path):
+    model = _model().learn(24)
+    model.save_replay_buffer(tmp_path / "replay")
+    stored = len(model.replay_buffer)
+
+    class DiesWhenPickled:
+        def __reduce__(self):
+            raise KeyboardInterrupt("killed while saving")
+
+    model.learn(8, reset_num_timesteps=False)
+    model.replay_buffer.bomb = DiesWhenPickled()  # pickled last, after the arrays were written
+    with pytest.raises(KeyboardInterrupt):
+        model.save_replay_buffer(tmp_path / "replay")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["replay.pkl"]
+    model.load_replay_buffer(tmp_path / "replay")
+    assert len(model.replay_buffer) == stored
+
+
+def test_saves_follow_sb3_path_conventions(tmp_path):
+    model = _model()
+    model.save(tmp_path / "sub" / "model.v1")  # a suffix is kept, missing folders are created
+    model.save(str(tmp_path / "plain"))
+    model.save_replay_buffer(tmp_path / "replay.data")
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["model.v1", "plain.zip", "replay.data"]
+    MuZero.load(tmp_path / "sub" / "model.v1")
+    model.load_replay_buffer(tmp_path / "replay.data")
+    file = io.BytesIO()  # file-like objects are written directly
+    model.save(file)
+    file.seek(0)
+    MuZero.load(file)
+    file = io.BytesIO()
+    model.save_replay_buffer(file)
+    assert pickle.loads(file.getvalue()).n_envs == 2
+
+
+@pytest.mark.parametrize(
+    "algorithm, owner",
+    [(PPO, "stable_baselines3.PPO.load"), (DQN, "stable_baselines3.DQN.load")],
+)
+def test_loading_another_algorithms_file_names_it(tmp_path, algorithm, owner):
+    algorithm("MlpPolicy", make_corridor(), **({"n_steps": 16, "batch_size": 16} if algorithm is PPO else {})).save(tmp_path / "other")
+    with pytest.raises(TypeError, match=rf"policy stable_baselines3\..*Policy, not a MuZero model: load it with {owner}"):
+        MuZero.load(tmp_path / "other")
+    with open(tmp_path / "other.zip", "rb") as file, pytest.raises(TypeError, match="not a MuZero model"):
+        MuZero.load(file)

@@ -9,6 +9,9 @@ Letters: ``E`` envs, ``A`` actions, ``B`` batch, ``K`` unroll steps, ``S`` suppo
 
 from __future__ import annotations
 
+import io
+import os
+import pathlib
 from time import time_ns
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -25,6 +28,7 @@ from torch.nn import functional as F
 
 from gym_planning.agents.muzero.buffer import INSIDE, UNKNOWN, GameSegmentBuffer, UnrollTargets
 from gym_planning.agents.muzero.policies import CnnPolicy, MlpPolicy, MuZeroPolicy
+from gym_planning.agents.muzero.saving import atomic_open, check_saved_algorithm
 from gym_planning.models.networks import scale_gradient
 from gym_planning.models.support import scalar_to_support
 from gym_planning.search import RootOutput, SearchOutput, gumbel_muzero_policy, muzero_policy
@@ -256,9 +260,43 @@ class MuZero(BaseAlgorithm):
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
 
-    def save_replay_buffer(self, path: str) -> None:
-        """Pickle the replay (with its sampling Generator) to ``path``."""
-        save_to_pkl(path, self.replay_buffer, self.verbose)
+    def save(
+        self,
+        path: str | pathlib.Path | io.BufferedIOBase,
+        exclude: Any = None,
+        include: Any = None,
+    ) -> None:
+        """SB3's ``save`` (``.zip`` appended when ``path`` has no suffix), written atomically: the zip goes
+        to a temporary file in the same folder that replaces ``path`` once complete, so a process killed
+        while saving keeps the previous file. File-like objects are written directly."""
+        if not isinstance(path, (str, os.PathLike)) or pathlib.Path(path).is_dir():
+            return super().save(path, exclude, include)
+        with atomic_open(path, "zip") as file:
+            super().save(file, exclude, include)
+
+    @classmethod
+    def load(  # type: ignore[override]
+        cls: type[SelfMuZero],
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> SelfMuZero:
+        """SB3's ``load``, with a clear ``TypeError`` when the file holds another algorithm's model."""
+        if not (custom_objects and "policy_class" in custom_objects):
+            check_saved_algorithm(path, MuZeroPolicy, cls.__name__)
+        return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
+
+    def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+        """Pickle the replay (with its sampling Generator) to ``path`` (``.pkl`` appended when it has no
+        suffix), atomically like :meth:`save`."""
+        if not isinstance(path, (str, os.PathLike)) or pathlib.Path(path).is_dir():
+            return save_to_pkl(path, self.replay_buffer, self.verbose)
+        with atomic_open(path, "pkl") as file:
+            save_to_pkl(file, self.replay_buffer, self.verbose)
 
     def load_replay_buffer(self, path: str) -> None:
         """Load a replay saved by :meth:`save_replay_buffer`."""
