@@ -71,6 +71,22 @@ def _check_observation_space(observation_space: spaces.Space, policy_class: type
         raise ValueError(f"CnnPolicy needs image observations [C, H, W]; got {observation_space}: use MlpPolicy")
 
 
+def _check_finite(values: np.ndarray, what: str, num_timesteps: int, envs: list[int] | None = None) -> None:
+    """Raise if a float batch ``[E, ...]`` from the envs holds NaN or inf, naming the env and the step.
+
+    :param envs: env index of each row of ``values`` (default: row ``i`` is env ``i``).
+    """
+    values = np.asarray(values)
+    if not np.issubdtype(values.dtype, np.floating) or np.isfinite(values).all():
+        return
+    bad = np.flatnonzero(~np.isfinite(values.reshape(len(values), -1)).all(axis=1))
+    bad = bad if envs is None else np.asarray(envs)[bad]
+    raise ValueError(
+        f"env {bad[0]} returned a non-finite {what} (NaN or inf) at num_timesteps={num_timesteps} "
+        f"(bad envs: {bad.tolist()}); MuZero cannot learn from it: fix the env, or wrap it to replace such values"
+    )
+
+
 class MuZero(BaseAlgorithm):
     """MuZero: a learned model (representation, dynamics, prediction) planned with batched tree search.
 
@@ -180,6 +196,11 @@ class MuZero(BaseAlgorithm):
             raise ValueError(f"target_update_interval must be >= 0; got {target_update_interval}")
         if replay_ratio < 0:
             raise ValueError(f"replay_ratio must be >= 0; got {replay_ratio}")
+        if buffer_size < learning_starts:
+            raise ValueError(
+                f"buffer_size ({buffer_size}) < learning_starts ({learning_starts}): the replay would drop steps "
+                "before training starts; raise buffer_size or lower learning_starts"
+            )
         # Check the spaces before SB3 does, so that the error names the wrapper to use.
         env = maybe_make_env(env, verbose)
         if env is not None:
@@ -391,6 +412,9 @@ class MuZero(BaseAlgorithm):
         :return: ``(actions, state)``; ``state`` is passed through (MuZero keeps no recurrent state).
         """
         self.policy.set_training_mode(False)
+        if isinstance(observation, np.ndarray) and np.issubdtype(observation.dtype, np.floating):
+            if not np.isfinite(observation).all():
+                raise ValueError("predict got a non-finite observation (NaN or inf); the network cannot embed it")
         obs_tensor, vectorized = self.policy.obs_to_tensor(observation)
         root = self.policy.network.root(obs_tensor)
         legal_mask = None if action_masks is None else np.asarray(action_masks, dtype=bool).reshape(len(obs_tensor), -1)
@@ -421,12 +445,16 @@ class MuZero(BaseAlgorithm):
         assert self.env is not None and self._last_obs is not None
         self.policy.set_training_mode(False)
         callback.on_rollout_start()
+        _check_finite(self._last_obs, "observation", self.num_timesteps)  # before the search blames the network
         actions, targets, legal_mask = self._act(self._last_obs)
         new_obs, rewards, dones, infos = self.env.step(actions)
         self.num_timesteps += self.env.num_envs
+        _check_finite(rewards, "reward", self.num_timesteps)
         truncated = np.array([done and info.get("TimeLimit.truncated", False) for done, info in zip(dones, infos)])
         terminated = dones & ~truncated
         final_obs = {i: infos[i]["terminal_observation"] for i in np.flatnonzero(truncated)}
+        if final_obs:
+            _check_finite(np.stack(list(final_obs.values())), "final observation", self.num_timesteps, list(final_obs))
         self.replay_buffer.add(
             self._last_obs, actions, rewards, terminated, truncated, targets, legal_mask, final_obs
         )
