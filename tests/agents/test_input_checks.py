@@ -1,5 +1,7 @@
 """Bad input from the env or the user gets one clear error naming the problem and the fix."""
 
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -62,3 +64,11 @@ def test_buffer_smaller_than_learning_starts_raises():
         MuZero("MlpPolicy", make_corridor(), buffer_size=100)
     MuZero("MlpPolicy", make_corridor(), buffer_size=100, learning_starts=100)  # equal is fine
 
+
+def test_progress_bar_dependencies_are_core():
+    # The README's first snippet uses learn(..., progress_bar=True), which SB3 runs on tqdm and rich.
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    with open(Path(__file__).parents[2] / "pyproject.toml", "rb") as file:
+        project = tomllib.load(file)["project"]
+    core = {dep.split(">")[0].split("=")[0].split("<")[0].strip() for dep in project["dependencies"]}
+    assert {"tqdm", "rich"} <= core
