@@ -127,7 +127,8 @@ def test_saves_follow_sb3_path_conventions(tmp_path):
     [(PPO, "stable_baselines3.PPO.load"), (DQN, "stable_baselines3.DQN.load")],
 )
 def test_loading_another_algorithms_file_names_it(tmp_path, algorithm, owner):
-    algorithm("MlpPolicy", make_corridor(), **({"n_steps": 16, "batch_size": 16} if algorithm is PPO else {})).save(tmp_path / "other")
+    settings = {"n_steps": 16, "batch_size": 16} if algorithm is PPO else {}
+    algorithm("MlpPolicy", make_corridor(), **settings).save(tmp_path / "other")
     with pytest.raises(TypeError, match=rf"policy stable_baselines3\..*Policy, not a MuZero model: load it with {owner}"):
         MuZero.load(tmp_path / "other")
     with open(tmp_path / "other.zip", "rb") as file, pytest.raises(TypeError, match="not a MuZero model"):

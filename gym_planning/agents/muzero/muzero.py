@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import pathlib
+from collections.abc import Iterable
 from time import time_ns
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -284,8 +285,8 @@ class MuZero(BaseAlgorithm):
     def save(
         self,
         path: str | pathlib.Path | io.BufferedIOBase,
-        exclude: Any = None,
-        include: Any = None,
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
     ) -> None:
         """SB3's ``save`` (``.zip`` appended when ``path`` has no suffix), written atomically: the zip goes
         to a temporary file in the same folder that replaces ``path`` once complete, so a process killed
