@@ -49,7 +49,7 @@ def atomic_open(path: str | os.PathLike, suffix: str) -> Iterator[BinaryIO]:
     and ``path`` is untouched.
 
     The data is flushed to disk (``fsync``) before the replace, so the new file is complete whenever it
-    has the target's name.
+    has the target's name; on POSIX the folder is synced after the replace.
     """
     target = sb3_target_path(path, suffix)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -63,6 +63,12 @@ def atomic_open(path: str | os.PathLike, suffix: str) -> Iterator[BinaryIO]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    if os.name == "posix":  # make the rename itself durable (a power loss could otherwise undo it)
+        folder = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
 
 def _saved_data(path: str | os.PathLike | io.BufferedIOBase) -> dict[str, Any] | None:
