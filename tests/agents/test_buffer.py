@@ -86,3 +86,61 @@ def test_prioritised_sampling_and_weights():
 def test_buffer_too_small_raises():
     with pytest.raises(ValueError, match="buffer_size"):
         GameSegmentBuffer(3, (1,), np.float32, 2, 2)
+
+
+def _cut_after_three_steps(next_observations):
+    """Three steps of an open episode, closed by an env reset, then a new episode of three steps."""
+    buffer = _buffer([1.0, 2.0, 4.0], [False] * 3, [False] * 3)
+    closed = buffer.close_open_episodes(next_observations)
+    for t in range(3, 6):
+        buffer.add(np.array([[t]], np.float32), np.array([0]), np.array([8.0], np.float32), np.array([False]),
+                   np.array([False]), np.full((1, 2), 0.5, np.float32), np.ones((1, 2), bool), {})
+    return buffer, closed
+
+
+def test_closing_an_episode_with_its_next_observation_is_a_truncation():
+    buffer, closed = _cut_after_three_steps(np.array([[50.0]], np.float32))
+    assert closed.tolist() == [0] and buffer.episode_end[2, 0] and not buffer.terminated[2, 0]
+    batch = _sample_at(buffer, 0, num_unroll_steps=4, td_steps=5, discount=0.5)
+    # The unroll stops at the cut instead of running into the next episode (rewards 8 of rows 3.. unused).
+    assert batch.status[0].tolist() == [INSIDE, INSIDE, INSIDE, UNKNOWN, UNKNOWN]
+    assert batch.reward_mask[0].tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]
+    # 1 + 0.5*2 + 0.25*4 + 0.125 * v(next observation 50)
+    assert batch.partial_returns[0, 0] == pytest.approx(3.0)
+    observations, positions = buffer.bootstrap_observations(batch)
+    assert positions.tolist() == [[0, 0], [0, 1], [0, 2]] and observations[:, 0].tolist() == [50.0] * 3
+    assert batch.bootstrap_discounts[0, 0] == pytest.approx(0.125)
+
+
+def test_closing_an_episode_without_its_next_observation_masks_the_cut_step():
+    buffer, _ = _cut_after_three_steps(None)
+    batch = _sample_at(buffer, 0, num_unroll_steps=4, td_steps=5, discount=0.5)
+    # The cut step (row 2) has no known successor: it and everything after are unknown; its reward is masked.
+    assert batch.status[0].tolist() == [INSIDE, INSIDE, UNKNOWN, UNKNOWN, UNKNOWN]
+    assert batch.reward_mask[0].tolist() == [0.0, 1.0, 1.0, 0.0, 0.0]
+    # Earlier targets bootstrap from the cut step's own observation (2), before its reward: 1 + 0.5*2 + 0.25*v(2).
+    assert batch.partial_returns[0, 0] == pytest.approx(2.0)
+    assert batch.bootstrap_rows[0, :2].tolist() == [2, 2] and not batch.bootstrap_final[0].any()
+    assert batch.bootstrap_discounts[0, :2].tolist() == pytest.approx([0.25, 0.5])
+    observations, _ = buffer.bootstrap_observations(batch)
+    assert observations[:, 0].tolist() == [2.0, 2.0]
+    # The next episode is untouched and the mark is cleared when the row is overwritten.
+    assert _sample_at(buffer, 3, num_unroll_steps=1, td_steps=1, discount=0.5).status[0].tolist() == [INSIDE, INSIDE]
+    assert buffer.final_unknown[2, 0] and buffer.final_unknown.sum() == 1
+
+
+def test_closing_leaves_ended_episodes_and_survives_pickling():
+    import pickle
+
+    buffer = GameSegmentBuffer(8, (1,), np.float32, 2, 2, seed=0)
+    assert buffer.close_open_episodes(None).tolist() == []  # empty replay: nothing to close
+    buffer.add(np.zeros((2, 1), np.float32), np.zeros(2, np.int64), np.zeros(2, np.float32), np.array([True, False]),
+               np.array([False, False]), np.full((2, 2), 0.5, np.float32), np.ones((2, 2), bool), {})
+    assert buffer.close_open_episodes(None).tolist() == [1]
+    assert buffer.terminated[0].tolist() == [True, False] and buffer.final_unknown[0].tolist() == [False, True]
+    state = pickle.loads(pickle.dumps(buffer)).__dict__
+    assert state["final_unknown"][0].tolist() == [False, True]
+    del state["final_unknown"]  # a replay pickled before the field existed
+    old = GameSegmentBuffer.__new__(GameSegmentBuffer)
+    old.__setstate__(state)
+    assert old.final_unknown.shape == (4, 2) and not old.final_unknown.any()

@@ -8,6 +8,10 @@ episode (``episode_end``) or at the newest row. Termination and truncation stay 
 - after a **termination** the unroll continues in an absorbing state (reward 0, value 0, random actions);
 - after a **truncation** (time limit) or past the newest stored row the targets are unknown and masked;
   n-step value targets bootstrap from the value of the truncated step's final observation.
+- an episode **cut** by an env reset outside an episode end (a second ``learn``, a resumed run) is closed
+  by :meth:`GameSegmentBuffer.close_open_episodes` as a truncation, so that no unroll or n-step target
+  runs into the next episode. When the observation after the cut step is unknown, the cut step itself is
+  treated as unknown (masked) and earlier n-step targets bootstrap from the cut step's own observation.
 
 Letters: ``R`` rows (``capacity``), ``E`` envs, ``A`` actions, ``B`` samples, ``K`` unroll steps.
 """
@@ -64,6 +68,7 @@ def _unroll_targets(
     rewards,
     terminated,
     episode_end,
+    final_unknown,
     num_unroll_steps,
     td_steps,
     discount,
@@ -97,6 +102,8 @@ def _unroll_targets(
                     status = UNKNOWN
             elif k > 0 and status == ABSORBING:
                 out_reward_mask[b, k] = 1.0
+            if status == INSIDE and final_unknown[row, env]:
+                status = UNKNOWN  # a cut step whose next observation is unknown: no targets from it
             out_status[b, k] = status
             out_rows[b, k] = row
             out_boot_row[b, k] = -1
@@ -109,6 +116,12 @@ def _unroll_targets(
             ended = False
             for i in range(window):
                 r = (row + i) % capacity
+                if final_unknown[r, env]:
+                    # Cut before the step from ``r``: bootstrap from the observation at ``r`` (i >= 1 here).
+                    ended = True
+                    out_boot_row[b, k] = r
+                    out_boot_discount[b, k] = scale
+                    break
                 acc += scale * rewards[r, env]
                 scale *= discount
                 if episode_end[r, env]:
@@ -168,6 +181,8 @@ class GameSegmentBuffer:
         self.priorities = np.zeros(shape, np.float64)
         # Final observations of truncated steps, keyed by (row, env): rare, so kept out of the arrays.
         self.final_observations: dict[tuple[int, int], np.ndarray] = {}
+        # Episode ends made by close_open_episodes without a known next observation.
+        self.final_unknown = np.zeros(shape, np.bool_)
         self.pos = 0
         self.full = False
 
@@ -202,6 +217,7 @@ class GameSegmentBuffer:
         self.rewards[row] = reward
         self.terminated[row] = terminated
         self.episode_end[row] = np.logical_or(terminated, truncated)
+        self.final_unknown[row] = False
         self.policy_targets[row] = policy_target
         self.legal_masks[row] = legal_mask
         if priority is None:
@@ -212,6 +228,32 @@ class GameSegmentBuffer:
             self.final_observations[(row, env)] = np.array(obs)
         self.pos = (self.pos + 1) % self.capacity
         self.full = self.full or self.pos == 0
+
+    def close_open_episodes(self, next_observations: np.ndarray | None) -> np.ndarray:
+        """End every episode still open at the newest row as a truncation; call it before the envs are reset
+        outside an episode end (otherwise the next episode would be stitched onto the open one).
+
+        :param next_observations: ``[E, *obs]`` observations that followed the newest row (the vec env's
+            last observations), or None when unknown (then the cut step's targets are masked).
+        :return: ``[M]`` env indices whose episode was closed.
+        """
+        if self.stored_rows == 0:
+            return np.zeros(0, np.int64)
+        row = (self.pos - 1) % self.capacity
+        open_envs = np.flatnonzero(~self.episode_end[row])
+        self.episode_end[row, open_envs] = True
+        for env in open_envs:
+            if next_observations is None:
+                self.final_unknown[row, env] = True
+            else:
+                self.final_observations[(row, int(env))] = np.array(next_observations[env])
+        return open_envs
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickle, adding ``final_unknown`` to replays saved before it existed."""
+        self.__dict__.update(state)
+        if "final_unknown" not in state:
+            self.final_unknown = np.zeros_like(self.episode_end)
 
     # -- sampling ---------------------------------------------------------------------------------
     def sample(self, batch_size: int, num_unroll_steps: int, td_steps: int, discount: float) -> UnrollTargets:
@@ -244,6 +286,7 @@ class GameSegmentBuffer:
             self.rewards,
             self.terminated,
             self.episode_end,
+            self.final_unknown,
             num_unroll_steps,
             td_steps,
             discount,

@@ -9,9 +9,13 @@ Letters: ``E`` envs, ``A`` actions, ``B`` batch, ``K`` unroll steps, ``S`` suppo
 
 from __future__ import annotations
 
+import io
+import os
+import pathlib
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from time import perf_counter, time_ns
-from typing import Any, ClassVar, Iterator, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 import torch as th
@@ -26,6 +30,7 @@ from torch.nn import functional as F
 
 from gym_planning.agents.muzero.buffer import INSIDE, UNKNOWN, GameSegmentBuffer, UnrollTargets
 from gym_planning.agents.muzero.policies import CnnPolicy, MlpPolicy, MuZeroPolicy
+from gym_planning.agents.muzero.saving import atomic_open, check_saved_algorithm
 from gym_planning.models.compiled import CompiledMlpModel, NotCompilableError
 from gym_planning.models.networks import scale_gradient
 from gym_planning.models.support import scalar_to_support
@@ -70,6 +75,22 @@ def _check_observation_space(observation_space: spaces.Space, policy_class: type
         isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 3
     ):
         raise ValueError(f"CnnPolicy needs image observations [C, H, W]; got {observation_space}: use MlpPolicy")
+
+
+def _check_finite(values: np.ndarray, what: str, num_timesteps: int, envs: list[int] | None = None) -> None:
+    """Raise if a float batch ``[E, ...]`` from the envs holds NaN or inf, naming the env and the step.
+
+    :param envs: env index of each row of ``values`` (default: row ``i`` is env ``i``).
+    """
+    values = np.asarray(values)
+    if not np.issubdtype(values.dtype, np.floating) or np.isfinite(values).all():
+        return
+    bad = np.flatnonzero(~np.isfinite(values.reshape(len(values), -1)).all(axis=1))
+    bad = bad if envs is None else np.asarray(envs)[bad]
+    raise ValueError(
+        f"env {bad[0]} returned a non-finite {what} (NaN or inf) at num_timesteps={num_timesteps} "
+        f"(bad envs: {bad.tolist()}); MuZero cannot learn from it: fix the env, or wrap it to replace such values"
+    )
 
 
 class MuZero(BaseAlgorithm):
@@ -189,6 +210,11 @@ class MuZero(BaseAlgorithm):
             raise ValueError(f"target_update_interval must be >= 0; got {target_update_interval}")
         if replay_ratio < 0:
             raise ValueError(f"replay_ratio must be >= 0; got {replay_ratio}")
+        if buffer_size < learning_starts:
+            raise ValueError(
+                f"buffer_size ({buffer_size}) < learning_starts ({learning_starts}): the replay would drop steps "
+                "before training starts; raise buffer_size or lower learning_starts"
+            )
         # Check the spaces before SB3 does, so that the error names the wrapper to use.
         env = maybe_make_env(env, verbose)
         if env is not None:
@@ -307,9 +333,43 @@ class MuZero(BaseAlgorithm):
         finally:
             self.phase_seconds[phase] += perf_counter() - start
 
-    def save_replay_buffer(self, path: str) -> None:
-        """Pickle the replay (with its sampling Generator) to ``path``."""
-        save_to_pkl(path, self.replay_buffer, self.verbose)
+    def save(
+        self,
+        path: str | pathlib.Path | io.BufferedIOBase,
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
+    ) -> None:
+        """SB3's ``save`` (``.zip`` appended when ``path`` has no suffix), written atomically: the zip goes
+        to a temporary file in the same folder that replaces ``path`` once complete, so a process killed
+        while saving keeps the previous file. File-like objects are written directly."""
+        if not isinstance(path, (str, os.PathLike)) or pathlib.Path(path).is_dir():
+            return super().save(path, exclude, include)
+        with atomic_open(path, "zip") as file:
+            super().save(file, exclude, include)
+
+    @classmethod
+    def load(  # type: ignore[override]
+        cls: type[SelfMuZero],
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> SelfMuZero:
+        """SB3's ``load``, with a clear ``TypeError`` when the file holds another algorithm's model."""
+        if not (custom_objects and "policy_class" in custom_objects):
+            check_saved_algorithm(path, MuZeroPolicy, cls.__name__)
+        return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
+
+    def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+        """Pickle the replay (with its sampling Generator) to ``path`` (``.pkl`` appended when it has no
+        suffix), atomically like :meth:`save`."""
+        if not isinstance(path, (str, os.PathLike)) or pathlib.Path(path).is_dir():
+            return save_to_pkl(path, self.replay_buffer, self.verbose)
+        with atomic_open(path, "pkl") as file:
+            save_to_pkl(file, self.replay_buffer, self.verbose)
 
     def load_replay_buffer(self, path: str) -> None:
         """Load a replay saved by :meth:`save_replay_buffer`."""
@@ -416,6 +476,9 @@ class MuZero(BaseAlgorithm):
         :return: ``(actions, state)``; ``state`` is passed through (MuZero keeps no recurrent state).
         """
         self._set_training_mode(False)
+        if isinstance(observation, np.ndarray) and np.issubdtype(observation.dtype, np.floating):
+            if not np.isfinite(observation).all():
+                raise ValueError("predict got a non-finite observation (NaN or inf); the network cannot embed it")
         obs_tensor, vectorized = self.policy.obs_to_tensor(observation)
         root = self._root(obs_tensor)
         legal_mask = None if action_masks is None else np.asarray(action_masks, dtype=bool).reshape(len(obs_tensor), -1)
@@ -445,14 +508,18 @@ class MuZero(BaseAlgorithm):
         assert self.env is not None and self._last_obs is not None
         self._set_training_mode(False)
         callback.on_rollout_start()
+        _check_finite(self._last_obs, "observation", self.num_timesteps)  # before the search blames the network
         with self._timed("search"):
             actions, targets, legal_mask = self._act(self._last_obs)
         with self._timed("env"):
             new_obs, rewards, dones, infos = self.env.step(actions)
         self.num_timesteps += self.env.num_envs
+        _check_finite(rewards, "reward", self.num_timesteps)
         truncated = np.array([done and info.get("TimeLimit.truncated", False) for done, info in zip(dones, infos)])
         terminated = dones & ~truncated
         final_obs = {i: infos[i]["terminal_observation"] for i in np.flatnonzero(truncated)}
+        if final_obs:
+            _check_finite(np.stack(list(final_obs.values())), "final observation", self.num_timesteps, list(final_obs))
         self.replay_buffer.add(
             self._last_obs, actions, rewards, terminated, truncated, targets, legal_mask, final_obs
         )
@@ -468,6 +535,20 @@ class MuZero(BaseAlgorithm):
             if log_interval is not None and self._episode_num % log_interval == 0:
                 self.dump_logs()
         return True
+
+    def _setup_learn(
+        self,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        reset_num_timesteps: bool = True,
+        tb_log_name: str = "run",
+        progress_bar: bool = False,
+    ) -> tuple[int, BaseCallback]:
+        """SB3's setup; when it is about to reset the envs (``reset_num_timesteps`` or no last observation),
+        first close the episodes the replay holds open, so that none is stitched onto the next one."""
+        if reset_num_timesteps or self._last_obs is None:
+            self.replay_buffer.close_open_episodes(self._last_obs)  # type: ignore[arg-type]
+        return super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
 
     def learn(
         self: SelfMuZero,
