@@ -1,6 +1,7 @@
 """MuZero networks in torch: representation ``h``, dynamics ``g`` and prediction ``f``.
 
-Two families share one interface (:class:`MuZeroNetwork`):
+Two families share one interface (:class:`MuZeroNetwork`: ``representation``, ``transition`` and
+``reward`` (together the dynamics), ``prediction``):
 
 - :class:`MlpMuZeroNetwork` for vector (or one-hot-able discrete) observations;
 - :class:`ConvMuZeroNetwork` for images, with MuZero's Atari down-sampling (stride-2 convolutions,
@@ -61,7 +62,7 @@ def _mlp(in_dim: int, hidden_sizes: tuple[int, ...], out_dim: int, zero_last: bo
 
 class MuZeroNetwork(nn.Module):
     """Shared logic of the MuZero network families; subclasses define ``representation``,
-    ``dynamics`` and ``prediction`` on logits.
+    ``transition``, ``reward`` and ``prediction`` on logits.
 
     :param observation_space: the (VecEnv) observation space; preprocessed as SB3 does
         (images scaled to [0, 1], discrete observations one-hot).
@@ -95,10 +96,19 @@ class MuZeroNetwork(nn.Module):
         """``h``: preprocessed observations ``[B, *obs]`` -> normalised hidden states ``[B, L]``."""
         raise NotImplementedError
 
+    def transition(self, hidden: th.Tensor, action: th.Tensor) -> th.Tensor:
+        """The state part of ``g``: hidden ``[B, L]`` and actions ``[B]`` (int64) -> next normalised hidden ``[B, L]``."""
+        raise NotImplementedError
+
+    def reward(self, next_hidden: th.Tensor) -> th.Tensor:
+        """The reward part of ``g``: next hidden ``[B, L]`` -> reward logits ``[B, S_r]`` of the step into it."""
+        raise NotImplementedError
+
     def dynamics(self, hidden: th.Tensor, action: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """``g``: hidden ``[B, L]`` and actions ``[B]`` (int64) -> next normalised hidden ``[B, L]`` and
         reward logits ``[B, S_r]``."""
-        raise NotImplementedError
+        next_hidden = self.transition(hidden, action)
+        return next_hidden, self.reward(next_hidden)
 
     def prediction(self, hidden: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """``f``: hidden ``[B, L]`` -> policy logits ``[B, A]`` and value logits ``[B, S_v]``."""
@@ -199,10 +209,12 @@ class MlpMuZeroNetwork(MuZeroNetwork):
     def representation(self, observation: th.Tensor) -> th.Tensor:
         return normalize_hidden_state(self.representation_net(observation.flatten(1)))
 
-    def dynamics(self, hidden: th.Tensor, action: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+    def transition(self, hidden: th.Tensor, action: th.Tensor) -> th.Tensor:
         one_hot = nn.functional.one_hot(action, self.num_actions).to(hidden.dtype)
-        next_hidden = normalize_hidden_state(self.dynamics_net(th.cat([hidden, one_hot], dim=1)))
-        return next_hidden, self.reward_net(next_hidden)
+        return normalize_hidden_state(self.dynamics_net(th.cat([hidden, one_hot], dim=1)))
+
+    def reward(self, next_hidden: th.Tensor) -> th.Tensor:
+        return self.reward_net(next_hidden)
 
     def prediction(self, hidden: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         return self.policy_net(hidden), self.value_net(hidden)
@@ -290,12 +302,14 @@ class ConvMuZeroNetwork(MuZeroNetwork):
     def representation(self, observation: th.Tensor) -> th.Tensor:
         return normalize_hidden_state(self.representation_net(observation))
 
-    def dynamics(self, hidden: th.Tensor, action: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+    def transition(self, hidden: th.Tensor, action: th.Tensor) -> th.Tensor:
         # One constant plane per action, 1 on the plane of the action taken.
         planes = nn.functional.one_hot(action, self.num_actions).to(hidden.dtype)[:, :, None, None]
         planes = planes.expand(-1, -1, *hidden.shape[2:])
-        next_hidden = normalize_hidden_state(self.dynamics_net(th.cat([hidden, planes], dim=1)))
-        return next_hidden, self.reward_net(next_hidden.flatten(1))
+        return normalize_hidden_state(self.dynamics_net(th.cat([hidden, planes], dim=1)))
+
+    def reward(self, next_hidden: th.Tensor) -> th.Tensor:
+        return self.reward_net(next_hidden.flatten(1))
 
     def prediction(self, hidden: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         features = self.prediction_net(hidden).flatten(1)

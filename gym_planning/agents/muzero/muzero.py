@@ -638,19 +638,24 @@ class MuZero(BaseAlgorithm):
         policy_target = th.as_tensor(policy_targets, device=device)
         actions = th.as_tensor(batch.actions, device=device)
 
-        hidden, policy_logits, value_logits = network.initial_inference(observation)
-        first_value = network.value_scalar(value_logits.detach())
-        value_loss = _cross_entropy(value_logits, value_probs[:, 0]) * value_mask[:, 0]
-        policy_loss = _cross_entropy(policy_logits, policy_target[:, 0]) * policy_mask[:, 0]
-        reward_loss = th.zeros_like(value_loss)
-        for k in range(1, self.num_unroll_steps + 1):
-            hidden, reward_logits, policy_logits, value_logits = network.recurrent_inference(hidden, actions[:, k - 1])
-            hidden = scale_gradient(hidden, 0.5)
-            # Each unrolled step's loss is scaled by 1/K so the total gradient does not grow with K.
-            scale = 1.0 / self.num_unroll_steps
-            value_loss = value_loss + scale * _cross_entropy(value_logits, value_probs[:, k]) * value_mask[:, k]
-            reward_loss = reward_loss + scale * _cross_entropy(reward_logits, reward_probs[:, k]) * reward_mask[:, k]
-            policy_loss = policy_loss + scale * _cross_entropy(policy_logits, policy_target[:, k]) * policy_mask[:, k]
+        hiddens = [network.representation(network.preprocess(observation))]
+        for k in range(self.num_unroll_steps):
+            # Halve the gradient that later steps send into the dynamics (MuZero, Appendix G).
+            source = hiddens[-1] if k == 0 else scale_gradient(hiddens[-1], 0.5)
+            hiddens.append(network.transition(source, actions[:, k]))
+        # The heads take all K+1 unrolled states in one call ([B * (K+1), ...]) instead of K+1 small ones.
+        states = th.stack(hiddens, dim=1)
+        batch_size, steps = states.shape[:2]
+        policy_logits, value_logits = network.prediction(states.flatten(0, 1))
+        policy_logits, value_logits = policy_logits.view(batch_size, steps, -1), value_logits.view(batch_size, steps, -1)
+        reward_logits = network.reward(states[:, 1:].flatten(0, 1)).view(batch_size, steps - 1, -1)
+        # Steps 1..K are scaled by 1/K so that the total gradient does not grow with K.
+        step_scale = th.full((steps,), 1.0 / self.num_unroll_steps, device=device)
+        step_scale[0] = 1.0
+        value_loss = (_cross_entropy(value_logits, value_probs) * value_mask * step_scale).sum(dim=1)
+        policy_loss = (_cross_entropy(policy_logits, policy_target) * policy_mask * step_scale).sum(dim=1)
+        reward_loss = (_cross_entropy(reward_logits, reward_probs[:, 1:]) * reward_mask[:, 1:] * step_scale[1:]).sum(dim=1)
+        first_value = network.value_scalar(value_logits[:, 0].detach())
         weights = th.as_tensor(batch.weights, device=device)
         loss = (weights * (self.value_loss_weight * value_loss + reward_loss + policy_loss)).mean()
         priorities = (first_value - value_target[:, 0]).abs().cpu().numpy() + 1e-6
