@@ -16,9 +16,10 @@ from numba.core.types import WrapperAddressProtocol
 from numba.experimental.function_type import _get_wrapper_address
 
 from gym_planning.search.action_selection import gumbel_interior_action, gumbel_root_action, puct_action
-from gym_planning.search.base import JitRecurrentFn, RecurrentFn, RecurrentOutput
+from gym_planning.search.base import JitRecurrentFn, RecurrentFn
+from gym_planning.search.checks import check_child_mask, check_recurrent_output, to_numpy, unpack_recurrent_result
 from gym_planning.search.embeddings import EmbeddingStore
-from gym_planning.search.qtransforms import completed_by_mix_value, min_max_normalised, node_qvalues, softmax
+from gym_planning.search.qtransforms import all_finite, completed_by_mix_value, min_max_normalised, node_qvalues, softmax
 from gym_planning.search.tree import ROOT_INDEX, UNVISITED, Tree
 
 MUZERO = 0
@@ -27,26 +28,38 @@ GUMBEL = 1
 # Layout of the float parameters passed to the kernels (one array keeps the call short).
 P_PB_C_INIT, P_PB_C_BASE, P_VALUE_SCALE, P_MAXVISIT_INIT, P_RESCALE, P_USE_MIXED = range(6)
 
-# Error codes returned by the expansion kernel: which model output held a NaN or infinity.
+# Error codes of the kernels: which model output held a NaN or infinity, or OVERFLOW when finite outputs
+# were so large that the search's own arithmetic (backed-up values, Q, sigma) left float64's range.
 _OUTPUT_FIELDS = {1: "reward", 2: "discount", 3: "value", 4: "prior_logits"}
 _HINTS = {1: "", 2: "", 3: "", 4: " (logits must be finite or -inf, with a finite one in every row)"}
+OVERFLOW = 5
+
+
+def overflow_message(simulation: int) -> str:
+    """The error for :data:`OVERFLOW`: what overflowed and what to do."""
+    return (
+        f"the search's values overflowed float64 at simulation {simulation}: the model's rewards, values, discounts "
+        "or the search settings are too large in magnitude (backed-up values, Q or sigma reached NaN/inf); "
+        "scale rewards and values down (e.g. to [-1e6, 1e6]) and keep discounts in [0, 1]"
+    )
 
 
 @njit(cache=True, inline="always")
-def _gumbel_completed_q(tree_rewards, tree_discounts, tree_values, visits, logits, raw_value, node_value, params, q, out):
+def _gumbel_completed_q(tree_rewards, tree_discounts, tree_values, visits, logits, raw_value, params, q, out):
+    """``sigma(completed Q)`` of one node into ``out`` ``[A]``; False when it overflowed."""
     node_qvalues(tree_rewards, tree_discounts, tree_values, q)
     completed_by_mix_value(
         q,
         visits,
         logits,
         raw_value,
-        node_value,
         params[P_VALUE_SCALE],
         params[P_MAXVISIT_INIT],
         params[P_RESCALE] > 0,
         params[P_USE_MIXED] > 0,
         out,
     )
+    return all_finite(out)
 
 
 @njit(cache=True)
@@ -75,7 +88,7 @@ def select_batch(
 ):
     """Descend each of the B trees from its root to the edge the simulation ends on.
 
-    Writes ``out_parent[b]``, ``out_action[b]`` (the edge) and ``out_expand[b]`` (True when the edge
+    Returns 0, or ``OVERFLOW`` when a node's scores are not finite (then the outputs are incomplete). Writes ``out_parent[b]``, ``out_action[b]`` (the edge) and ``out_expand[b]`` (True when the edge
     leads to a new node, so the model must be called; False when the walk stopped on an existing node at
     ``max_depth`` or after a terminal step (discount 0), whose own value is backed up instead). ``scratch`` is a ``[3, A]`` float64 work buffer.
     """
@@ -91,21 +104,23 @@ def select_batch(
             if policy == MUZERO:
                 node_qvalues(children_rewards[b, node], children_discounts[b, node], children_values[b, node], q)
                 min_max_normalised(q, visits, value_bounds[b, 0], value_bounds[b, 1], scores)
+                if not all_finite(scores):
+                    return OVERFLOW
                 softmax(logits, probs)
                 action = puct_action(probs, visits, node_visits[b, node], scores, legal, params[P_PB_C_INIT], params[P_PB_C_BASE])
             else:
-                _gumbel_completed_q(
+                if not _gumbel_completed_q(
                     children_rewards[b, node],
                     children_discounts[b, node],
                     children_values[b, node],
                     visits,
                     logits,
                     raw_values[b, node],
-                    node_values[b, node],
                     params,
                     q,
                     scores,
-                )
+                ):
+                    return OVERFLOW
                 if depth == 0:
                     simulation_index = 0
                     for a in range(num_actions):
@@ -115,6 +130,8 @@ def select_batch(
                 else:
                     for a in range(num_actions):
                         scores[a] = logits[a] + scores[a]
+                        if not scores[a] < np.inf:  # -inf (a ruled-out action) is fine; NaN and +inf are not
+                            return OVERFLOW
                     softmax(scores, probs)
                     action = gumbel_interior_action(probs, visits, legal)
             child = children_index[b, node, action]
@@ -127,6 +144,7 @@ def select_batch(
                 out_expand[b] = child == UNVISITED
                 break
             node = child
+    return 0
 
 
 @njit(cache=True)
@@ -162,7 +180,8 @@ def expand_and_backup_batch(
     """Add the new nodes the model just evaluated and back their values up to the roots.
 
     Returns 0, or a code naming the first model output with a NaN/inf among the expanded trees (the
-    tree is then left unchanged for that simulation from that batch element on).
+    tree is then left unchanged), or ``OVERFLOW`` when finite outputs made a backed-up value or the
+    tree's Q bounds leave float64's range (checked at the root, where every overflow arrives).
     """
     batch_size, max_nodes, num_actions = children_index.shape
     for b in range(batch_size):
@@ -224,38 +243,9 @@ def expand_and_backup_batch(
                 value_bounds[b, 0] = min(value_bounds[b, 0], q)
                 value_bounds[b, 1] = max(value_bounds[b, 1], q)
             index = p
+        if not np.isfinite(node_values[b, ROOT_INDEX]) or (update_bounds and not np.isfinite(value_bounds[b, 1] - value_bounds[b, 0])):
+            return OVERFLOW
     return 0
-
-
-def to_numpy(x: Any) -> np.ndarray:
-    """numpy view of a model output; torch tensors (any device) are detached and copied to the CPU."""
-    if isinstance(x, np.ndarray):
-        return x
-    if hasattr(x, "detach"):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
-
-
-def _unpack_recurrent_result(result: Any) -> tuple[RecurrentOutput, Any]:
-    if isinstance(result, RecurrentOutput) or not (isinstance(result, tuple) and len(result) == 2):
-        raise TypeError(f"recurrent_fn must return (RecurrentOutput, new_embedding); got {type(result).__name__}")
-    if not isinstance(result[0], RecurrentOutput):
-        raise TypeError(f"recurrent_fn must return (RecurrentOutput, new_embedding); got {type(result[0]).__name__} first")
-    return result
-
-
-def _check_recurrent_output(output: RecurrentOutput, batch_size: int, num_actions: int) -> tuple[np.ndarray, ...]:
-    reward, discount, value = to_numpy(output.reward), to_numpy(output.discount), to_numpy(output.value)
-    logits = to_numpy(output.prior_logits)
-    for name, arr, shape in (
-        ("reward", reward, (batch_size,)),
-        ("discount", discount, (batch_size,)),
-        ("value", value, (batch_size,)),
-        ("prior_logits", logits, (batch_size, num_actions)),
-    ):
-        if arr.shape != shape:
-            raise ValueError(f"recurrent_fn returned {name} of shape {arr.shape}; expected {shape}")
-    return reward, discount, logits, value
 
 
 def run_search(
@@ -286,7 +276,7 @@ def run_search(
     rows = np.arange(batch_size)
     scratch = np.empty((3, num_actions))
     for simulation in range(num_simulations):
-        select_batch(
+        if select_batch(
             tree.children_index,
             tree.children_visits,
             tree.children_prior_logits,
@@ -308,7 +298,8 @@ def run_search(
             action,
             expand,
             scratch,
-        )
+        ):
+            raise ValueError(overflow_message(simulation))
         # Only the trees that expand a new node ask the model: a perfect model then steps no env copy
         # for the others (walks that stopped at max_depth or a terminal step).
         expanding = rows if expand.all() else np.flatnonzero(expand)
@@ -350,6 +341,8 @@ def run_search(
             discount_sign,
             slots,
         )
+        if code == OVERFLOW:
+            raise ValueError(overflow_message(simulation))
         if code:
             raise ValueError(f"recurrent_fn returned a NaN or infinite {_OUTPUT_FIELDS[code]} at simulation {simulation}{_HINTS[code]}")
         if expanding.size:
@@ -361,11 +354,11 @@ def _call_model(recurrent_fn, embedding, action, expanding, all_legal):
     """Call the model on the ``K`` expanding rows and spread its outputs over the ``B`` trees."""
     batch_size, num_actions = all_legal.shape
     num_rows = expanding.shape[0]
-    output, new_embedding = _unpack_recurrent_result(recurrent_fn(embedding, action))
-    reward, discount, logits, value = _check_recurrent_output(output, num_rows, num_actions)
+    output, new_embedding = unpack_recurrent_result(recurrent_fn(embedding, action))
+    reward, discount, logits, value = check_recurrent_output(output, num_rows, num_actions)
     if len(new_embedding) != num_rows:
         raise ValueError(f"recurrent_fn returned {len(new_embedding)} new embeddings; expected one per action, {num_rows}")
-    legal = None if output.legal_mask is None else _check_child_mask(to_numpy(output.legal_mask), num_rows, num_actions)
+    legal = None if output.legal_mask is None else check_child_mask(to_numpy(output.legal_mask), num_rows, num_actions)
     if num_rows < batch_size:
         full = np.zeros(batch_size), np.zeros(batch_size), np.zeros((batch_size, num_actions)), np.zeros(batch_size)
         for target, part in zip(full, (reward, discount, logits, value)):
@@ -400,24 +393,11 @@ def _run_jit(tree, store, model, num_simulations, policy, params, considered_tab
     )  # fmt: skip
     if code:
         field, simulation = divmod(code, num_simulations + 1)
+        if field == OVERFLOW:
+            raise ValueError(overflow_message(simulation))
         raise ValueError(
             f"the jitted model returned a NaN or infinite {_OUTPUT_FIELDS[field]} at simulation {simulation}{_HINTS[field]}"
         )
-
-
-def _check_child_mask(mask: np.ndarray, batch_size: int, num_actions: int) -> np.ndarray:
-    if mask.shape != (batch_size, num_actions):
-        raise ValueError(f"recurrent_fn returned legal_mask of shape {mask.shape}; expected [B, A] = {(batch_size, num_actions)}")
-    if mask.dtype != np.bool_:
-        if not np.isin(mask, (0, 1)).all():
-            raise ValueError("recurrent_fn returned a legal_mask that is neither boolean (True = legal) nor 0/1")
-        mask = mask.astype(np.bool_)
-    # A state with no legal action is terminal for a perfect model; keep it searchable (discount 0 ends it).
-    empty = ~mask.any(axis=1)
-    if empty.any():
-        mask = mask.copy()
-        mask[empty] = True
-    return mask
 
 
 def _model_signature(embedding_type: types.Type) -> types.Type:
@@ -513,11 +493,13 @@ def run_search_jit(
     new_embedding = np.empty((batch_size, store.shape[1]), store.dtype)
     scratch = np.empty((3, num_actions))
     for simulation in range(num_simulations):
-        select_batch(
+        code = select_batch(
             children_index, children_visits, children_prior_logits, children_legal, children_rewards,
             children_discounts, children_values, node_visits, raw_values, node_values, value_bounds, root_gumbel,
             policy, params, considered_table, num_considered, max_depth, parent, action, expand, scratch,
         )  # fmt: skip
+        if code:
+            return code * (num_simulations + 1) + simulation
         for b in range(batch_size):
             embedding[b] = store[embedding_slots[b, parent[b]]]
         legal[:] = True
