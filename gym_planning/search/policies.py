@@ -34,7 +34,8 @@ def _as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
 
 def _masked_logits(logits: np.ndarray, legal: np.ndarray) -> np.ndarray:
     finite_max = np.max(np.where(legal, logits, -np.inf), axis=1, keepdims=True)
-    return np.where(legal, logits - finite_max, MASKED_LOGIT)
+    with np.errstate(over="ignore"):  # a logit more than ~1.8e308 below the best is -inf: probability 0 either way
+        return np.where(legal, logits - finite_max, MASKED_LOGIT)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -65,6 +66,19 @@ def _bounds(tree: Tree, value_bounds: tuple[float, float] | None) -> bool:
         return True
     tree.value_bounds[:, 0], tree.value_bounds[:, 1] = value_bounds
     return False
+
+
+def _root_value32(tree: Tree) -> np.ndarray:
+    """``[B]`` float32 root values of :class:`SearchOutput`; a value beyond float32's range is an error, not inf."""
+    value = tree.node_values[:, ROOT_INDEX]
+    with np.errstate(over="ignore"):
+        value32 = value.astype(np.float32)
+    if not np.isfinite(value32).all():
+        raise ValueError(
+            f"the search's root values {value.tolist()} do not fit SearchOutput.root_value (float32, |x| < 3.4e38): "
+            "scale the model's rewards and values down"
+        )
+    return value32
 
 
 def muzero_policy(
@@ -138,7 +152,7 @@ def muzero_policy(
     visits = tree.children_visits[:, ROOT_INDEX]
     action = _visit_count_action(visits, legal, temperature, rng.random(batch_size))
     visit_probs = visits / visits.sum(axis=1, keepdims=True).astype(np.float32)
-    return SearchOutput(action, visit_probs.astype(np.float32), tree.node_values[:, ROOT_INDEX].astype(np.float32), tree)
+    return SearchOutput(action, visit_probs.astype(np.float32), _root_value32(tree), tree)
 
 
 @njit(cache=True)
@@ -269,7 +283,7 @@ def gumbel_muzero_policy(
     most_visited = visits == np.max(np.where(legal, visits, -1), axis=1, keepdims=True)
     action = np.argmax(np.where(legal & most_visited, score, -np.inf), axis=1).astype(np.int64)
     weights = _softmax(np.where(legal, root_logits + completed_q, MASKED_LOGIT))
-    return SearchOutput(action, weights.astype(np.float32), tree.node_values[:, ROOT_INDEX].astype(np.float32), tree)
+    return SearchOutput(action, weights.astype(np.float32), _root_value32(tree), tree)
 
 
 @njit(cache=True)

@@ -190,3 +190,10 @@ def test_unvisited_actions_complete_with_the_raw_value_without_mixing() -> None:
                                rescale_values=False, use_mixed_value=False)  # fmt: skip
     sigma = np.array([1.0, 0.0]) * 51 * 0.1
     np.testing.assert_allclose(out.action_weights[0], np.exp(sigma) / np.exp(sigma).sum(), rtol=1e-6)
+
+
+@POLICIES
+def test_a_root_value_beyond_float32_is_an_error_not_inf(policy) -> None:
+    # 1e300 is a fine float64 inside the search, but SearchOutput.root_value is float32 (found by the fuzz suite).
+    with pytest.raises(ValueError, match=r"do not fit SearchOutput.root_value \(float32"):
+        policy(root(), model(value=1e300, reward=0.0), 4, rng=0)
