@@ -6,6 +6,7 @@ turns the trees into an action, a policy target and a root value.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -66,6 +67,24 @@ def _bounds(tree: Tree, value_bounds: tuple[float, float] | None) -> bool:
         return True
     tree.value_bounds[:, 0], tree.value_bounds[:, 1] = value_bounds
     return False
+
+
+# Depth beyond which an unbounded search warns: each simulation walks the whole depth down and back up.
+DEEP_TREE_WARNING = 1_000
+
+
+def _warn_if_deep(tree: Tree, num_simulations: int, max_depth: int | None) -> None:
+    """Warns when an unbounded search grew a chain so deep that its cost grows as simulations squared."""
+    if max_depth is not None or num_simulations <= DEEP_TREE_WARNING:  # no check (and no cost) in ordinary searches
+        return
+    depth = int(tree.node_depth.max())
+    if depth > DEEP_TREE_WARNING:
+        warnings.warn(
+            f"the search tree grew to depth {depth} with max_depth=None: every simulation walks the whole depth, so "
+            "the time grows as num_simulations squared; pass max_depth=... (e.g. 50) to bound it",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _root_value32(tree: Tree) -> np.ndarray:
@@ -149,6 +168,7 @@ def muzero_policy(
         discount_sign=-1.0 if two_player else 1.0,
         update_bounds=update_bounds,
     )
+    _warn_if_deep(tree, num_simulations, max_depth)
     visits = tree.children_visits[:, ROOT_INDEX]
     action = _visit_count_action(visits, legal, temperature, rng.random(batch_size))
     visit_probs = visits / visits.sum(axis=1, keepdims=True).astype(np.float32)
@@ -277,6 +297,7 @@ def gumbel_muzero_policy(
     )  # fmt: skip
     if not np.isfinite(completed_q).all():
         raise ValueError(overflow_message(num_simulations - 1))
+    _warn_if_deep(tree, num_simulations, max_depth)
     visits = tree.children_visits[:, ROOT_INDEX]
     # Act with the best of the most-visited considered actions (score g + logits + sigma(q)).
     score = np.maximum(-1e9, tree.root_gumbel + root_logits + completed_q)

@@ -197,3 +197,20 @@ def test_a_root_value_beyond_float32_is_an_error_not_inf(policy) -> None:
     # 1e300 is a fine float64 inside the search, but SearchOutput.root_value is float32 (found by the fuzz suite).
     with pytest.raises(ValueError, match=r"do not fit SearchOutput.root_value \(float32"):
         policy(root(), model(value=1e300, reward=0.0), 4, rng=0)
+
+
+def test_an_unbounded_chain_warns_and_max_depth_bounds_its_cost() -> None:
+    # A peaked prior and a reward per step make Gumbel MuZero grow one chain (depth ~0.37 x simulations):
+    # every simulation then walks the whole chain. The search says so, and max_depth bounds it.
+    def chain_model(embedding, action):
+        k = len(action)
+        logits = np.zeros((k, A))
+        logits[:, 0] = 3.0
+        return RecurrentOutput(np.ones(k), np.ones(k), logits, np.zeros(k)), embedding
+
+    one = RootOutput(np.zeros((1, A)), np.zeros(1), np.zeros((1, 1)))
+    with pytest.warns(RuntimeWarning, match=r"grew to depth \d+ with max_depth=None.*pass max_depth"):
+        deep = gumbel_muzero_policy(one, chain_model, 3000, rng=0)
+    assert deep.tree.node_depth.max() > 1000
+    bounded = gumbel_muzero_policy(one, chain_model, 3000, rng=0, max_depth=50)
+    assert bounded.tree.node_depth.max() == 50
