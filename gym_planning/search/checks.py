@@ -18,6 +18,9 @@ from gym_planning.search.base import RecurrentOutput, RootOutput
 # dtype kinds the search accepts for numbers: bool, signed and unsigned integers, floats (float16 included).
 _REAL_KINDS = "biuf"
 _HALF_PRECISIONS = ("torch.bfloat16", "torch.float16", "bfloat16")
+_FLOAT64 = np.dtype(np.float64)
+# (field, name in errors, per action): the RecurrentOutput fields the search reads.
+_OUTPUTS = tuple((name, "recurrent_fn's " + name, name == "prior_logits") for name in ("reward", "discount", "prior_logits", "value"))
 
 
 def to_numpy(x: Any) -> np.ndarray:
@@ -35,19 +38,21 @@ def to_numpy(x: Any) -> np.ndarray:
 def real_array(x: Any, what: str) -> np.ndarray:
     """``x`` as a float64 array; half precisions (float16, bfloat16) are widened, other non-real dtypes
     (complex, object, strings, dates) refused with a ``TypeError`` naming ``what``."""
+    if type(x) is np.ndarray and x.dtype is _FLOAT64:  # the common case, once per output per simulation: stay cheap
+        return x
     array = to_numpy(x)
-    kind = array.dtype.kind
-    if kind not in _REAL_KINDS and array.dtype.name not in _HALF_PRECISIONS:
+    if array.dtype.kind not in _REAL_KINDS and array.dtype.name not in _HALF_PRECISIONS:
         raise TypeError(
             f"{what} has dtype {array.dtype}; expected real numbers (float16, bfloat16, float32, float64 or integers)"
         )
-    return array.astype(np.float64, copy=False)
+    return array.astype(np.float64)
 
 
 def setting(name: str, value: Any, *, minimum: float | None = None, strict: bool = False) -> float:
     """A float search setting: a real number, finite, and ``>= minimum`` (``> minimum`` when ``strict``)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number; got {value!r}")
+    if type(value) is not float and type(value) is not int:  # the common cases skip the slower ABC check
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
+            raise TypeError(f"{name} must be a real number; got {value!r}")
     number = float(value)
     bound = "" if minimum is None else f" {'>' if strict else '>='} {minimum:g}"
     if not math.isfinite(number) or (minimum is not None and (number <= minimum if strict else number < minimum)):
@@ -129,18 +134,14 @@ def unpack_recurrent_result(result: Any) -> tuple[RecurrentOutput, Any]:
 
 def check_recurrent_output(output: RecurrentOutput, batch_size: int, num_actions: int) -> tuple[np.ndarray, ...]:
     """``reward, discount [K]``, ``prior_logits [K, A]``, ``value [K]`` as float64 arrays of checked shapes."""
-    arrays = {}
-    for name, shape in (
-        ("reward", (batch_size,)),
-        ("discount", (batch_size,)),
-        ("prior_logits", (batch_size, num_actions)),
-        ("value", (batch_size,)),
-    ):
-        array = real_array(getattr(output, name), f"recurrent_fn's {name}")
-        if array.shape != shape:
-            raise ValueError(f"recurrent_fn returned {name} of shape {array.shape}; expected {shape}")
-        arrays[name] = array
-    return arrays["reward"], arrays["discount"], arrays["prior_logits"], arrays["value"]
+    vector, matrix = (batch_size,), (batch_size, num_actions)
+    arrays = []
+    for name, what, per_action in _OUTPUTS:
+        array = real_array(getattr(output, name), what)
+        if array.shape != (matrix if per_action else vector):
+            raise ValueError(f"recurrent_fn returned {name} of shape {array.shape}; expected {matrix if per_action else vector}")
+        arrays.append(array)
+    return tuple(arrays)
 
 
 def check_child_mask(mask: np.ndarray, batch_size: int, num_actions: int) -> np.ndarray:

@@ -50,10 +50,12 @@ class EmbeddingStore:
         embedding truncated.
         """
         if self._kind == "array":
-            if not hasattr(embedding, "dtype"):
+            dtype = getattr(embedding, "dtype", None)
+            if dtype is None:
                 embedding = np.asarray(embedding)
-            if embedding.dtype != self.data.dtype:
-                self._widen(embedding.dtype)
+                dtype = embedding.dtype
+            if dtype is not self.data.dtype and dtype != self.data.dtype:
+                self._widen(dtype)
             self.data[slots] = embedding
         else:
             for s, item in zip(slots, embedding):

@@ -69,6 +69,8 @@ def _bounds(tree: Tree, value_bounds: tuple[float, float] | None) -> bool:
     return False
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 # Depth beyond which an unbounded search warns: each simulation walks the whole depth down and back up.
 DEEP_TREE_WARNING = 1_000
 
@@ -90,14 +92,12 @@ def _warn_if_deep(tree: Tree, num_simulations: int, max_depth: int | None) -> No
 def _root_value32(tree: Tree) -> np.ndarray:
     """``[B]`` float32 root values of :class:`SearchOutput`; a value beyond float32's range is an error, not inf."""
     value = tree.node_values[:, ROOT_INDEX]
-    with np.errstate(over="ignore"):
-        value32 = value.astype(np.float32)
-    if not np.isfinite(value32).all():
+    if not (np.abs(value) <= _FLOAT32_MAX).all():
         raise ValueError(
             f"the search's root values {value.tolist()} do not fit SearchOutput.root_value (float32, |x| < 3.4e38): "
             "scale the model's rewards and values down"
         )
-    return value32
+    return value.astype(np.float32)
 
 
 def muzero_policy(
