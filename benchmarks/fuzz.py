@@ -1,13 +1,14 @@
 """The long fuzz run: every target of ``tests/reliability`` with many inputs, one worker process each.
 
-    python -m benchmarks.fuzz [--examples N] [--seed S] [--targets sokoban go ...] [--json PATH]
+    python -m benchmarks.fuzz [--quick] [--examples N] [--seed S] [--targets sokoban go ...] [--json PATH]
 
 Targets: Sokoban and Minipacman ``set_state`` with edited states then ``step`` with odd actions; Go ``step``
 and ``set_state``; the search's model outputs (dtypes, shapes, extreme and non-finite values, masks,
 embeddings) and settings. Prints, per target, the inputs tried, how many were accepted and how many refused
 with a clear error, and the crashes: a dead worker (segfault, abort, hang), an unexpected exception, an
 error that names no field, or a broken invariant. Writes the table and every crash's input as JSON under
-``runs/`` (or ``--json PATH``). Workers run at ``nice 10``; the default sizes take about 7 minutes on 2 cores.
+``runs/`` (or ``--json PATH``). Workers run at ``nice 10``; the default sizes take about 5 minutes on a loaded
+2-core machine, ``--quick`` a twentieth of them.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ DEFAULT_EXAMPLES = {"sokoban": 25_000, "minipacman": 25_000, "go": 25_000, "sear
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=None, help="inputs per target (default: per-target sizes)")
+    parser.add_argument("--quick", action="store_true", help="a twentieth of the default sizes")
     parser.add_argument("--seed", type=int, default=None, help="hypothesis seed (default: from the clock)")
     parser.add_argument("--targets", nargs="+", choices=TARGETS, default=list(TARGETS))
     parser.add_argument("--json", type=Path, default=None, help="where to write the results (default runs/fuzz-*.json)")
@@ -38,7 +40,7 @@ def main() -> None:
     print(f"{'target':<16} {'inputs tried':>12} {'accepted':>9} {'clear errors':>12} {'crashes':>8} {'seconds':>8}")
     records = []
     for name in args.targets:
-        examples = args.examples or DEFAULT_EXAMPLES[name]
+        examples = args.examples or DEFAULT_EXAMPLES[name] // (20 if args.quick else 1)
         record = run_target(name, examples, seed=seed, timeout=max(600.0, examples / 5))
         record["crashes"] += record["failures"]
         records.append(record)
