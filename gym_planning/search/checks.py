@@ -20,7 +20,7 @@ _REAL_KINDS = "biuf"
 _HALF_PRECISIONS = ("torch.bfloat16", "torch.float16", "bfloat16")
 _FLOAT64 = np.dtype(np.float64)
 # (field, name in errors, per action): the RecurrentOutput fields the search reads.
-_OUTPUTS = tuple((name, "recurrent_fn's " + name, name == "prior_logits") for name in ("reward", "discount", "prior_logits", "value"))
+_OUTPUTS = tuple((name, f"recurrent_fn's {name}", name == "prior_logits") for name in RecurrentOutput._fields[:4])
 
 
 def to_numpy(x: Any) -> np.ndarray:
@@ -138,8 +138,9 @@ def check_recurrent_output(output: RecurrentOutput, batch_size: int, num_actions
     arrays = []
     for name, what, per_action in _OUTPUTS:
         array = real_array(getattr(output, name), what)
-        if array.shape != (matrix if per_action else vector):
-            raise ValueError(f"recurrent_fn returned {name} of shape {array.shape}; expected {matrix if per_action else vector}")
+        shape = matrix if per_action else vector
+        if array.shape != shape:
+            raise ValueError(f"recurrent_fn returned {name} of shape {array.shape}; expected {shape}")
         arrays.append(array)
     return tuple(arrays)
 

@@ -268,8 +268,9 @@ def gumbel_muzero_policy(
     logits, value, legal = check_root(root, legal_mask, num_simulations, max_depth)
     max_considered = integer_setting("max_num_considered_actions", max_num_considered_actions, 1)
     gumbel_scale = setting("gumbel_scale", gumbel_scale, minimum=0.0)
-    params = np.array([0.0, 0.0, setting("value_scale", value_scale, minimum=0.0),
-                       setting("maxvisit_init", maxvisit_init, minimum=0.0), float(rescale_values), float(use_mixed_value)])  # fmt: skip
+    value_scale = setting("value_scale", value_scale, minimum=0.0)
+    maxvisit_init = setting("maxvisit_init", maxvisit_init, minimum=0.0)
+    params = np.array([0.0, 0.0, value_scale, maxvisit_init, float(rescale_values), float(use_mixed_value)])
     rng = _as_rng(rng)
     batch_size, num_actions = logits.shape
     root_logits = _masked_logits(logits, legal)

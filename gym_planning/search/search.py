@@ -8,12 +8,8 @@ expansion and the backup. Root preparation (noise, masks) and the final action l
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-from numba import njit, types
-from numba.core.types import WrapperAddressProtocol
-from numba.experimental.function_type import _get_wrapper_address
+from numba import njit
 
 from gym_planning.search.action_selection import gumbel_interior_action, gumbel_root_action, puct_action
 from gym_planning.search.base import JitRecurrentFn, RecurrentFn
@@ -88,7 +84,8 @@ def select_batch(
 ):
     """Descend each of the B trees from its root to the edge the simulation ends on.
 
-    Returns 0, or ``OVERFLOW`` when a node's scores are not finite (then the outputs are incomplete). Writes ``out_parent[b]``, ``out_action[b]`` (the edge) and ``out_expand[b]`` (True when the edge
+    Returns 0, or ``OVERFLOW`` when a node's scores are not finite (then the outputs are incomplete).
+    Writes ``out_parent[b]``, ``out_action[b]`` (the edge) and ``out_expand[b]`` (True when the edge
     leads to a new node, so the model must be called; False when the walk stopped on an existing node at
     ``max_depth`` or after a terminal step (discount 0), whose own value is backed up instead). ``scratch`` is a ``[3, A]`` float64 work buffer.
     """
@@ -243,7 +240,9 @@ def expand_and_backup_batch(
                 value_bounds[b, 0] = min(value_bounds[b, 0], q)
                 value_bounds[b, 1] = max(value_bounds[b, 1], q)
             index = p
-        if not np.isfinite(node_values[b, ROOT_INDEX]) or (update_bounds and not np.isfinite(value_bounds[b, 1] - value_bounds[b, 0])):
+        if not np.isfinite(node_values[b, ROOT_INDEX]):
+            return OVERFLOW
+        if update_bounds and not np.isfinite(value_bounds[b, 1] - value_bounds[b, 0]):
             return OVERFLOW
     return 0
 
@@ -264,8 +263,10 @@ def run_search(
 ) -> Tree:
     """Run ``num_simulations`` batched simulations on a tree whose roots are already set up."""
     if isinstance(recurrent_fn, JitRecurrentFn):
-        _run_jit(tree, store, recurrent_fn, num_simulations, policy, params, considered_table, num_considered, max_depth,
-                 discount_sign, update_bounds)  # fmt: skip
+        from gym_planning.search.jit_search import run_jit  # imports this module's kernels
+
+        run_jit(tree, store, recurrent_fn, num_simulations, policy, params, considered_table, num_considered, max_depth,
+                discount_sign, update_bounds)  # fmt: skip
         return tree
     batch_size, _, num_actions = tree.children_index.shape
     parent = np.zeros(batch_size, np.int32)
@@ -277,28 +278,11 @@ def run_search(
     scratch = np.empty((3, num_actions))
     for simulation in range(num_simulations):
         if select_batch(
-            tree.children_index,
-            tree.children_visits,
-            tree.children_prior_logits,
-            tree.children_legal,
-            tree.children_rewards,
-            tree.children_discounts,
-            tree.children_values,
-            tree.node_visits,
-            tree.raw_values,
-            tree.node_values,
-            tree.value_bounds,
-            tree.root_gumbel,
-            policy,
-            params,
-            considered_table,
-            num_considered,
-            max_depth,
-            parent,
-            action,
-            expand,
-            scratch,
-        ):
+            tree.children_index, tree.children_visits, tree.children_prior_logits, tree.children_legal,
+            tree.children_rewards, tree.children_discounts, tree.children_values, tree.node_visits, tree.raw_values,
+            tree.node_values, tree.value_bounds, tree.root_gumbel, policy, params, considered_table, num_considered,
+            max_depth, parent, action, expand, scratch,
+        ):  # fmt: skip
             raise ValueError(overflow_message(simulation))
         # Only the trees that expand a new node ask the model: a perfect model then steps no env copy
         # for the others (walks that stopped at max_depth or a terminal step).
@@ -313,34 +297,12 @@ def run_search(
             logits = np.zeros((batch_size, num_actions))
             legal = all_legal
         code = expand_and_backup_batch(
-            tree.children_index,
-            tree.children_visits,
-            tree.children_prior_logits,
-            tree.children_legal,
-            tree.children_rewards,
-            tree.children_discounts,
-            tree.children_values,
-            tree.node_visits,
-            tree.raw_values,
-            tree.node_values,
-            tree.parents,
-            tree.action_from_parent,
-            tree.node_depth,
-            tree.embedding_slots,
-            tree.num_nodes,
-            tree.value_bounds,
-            update_bounds,
-            parent,
-            action,
-            expand,
-            reward,
-            discount,
-            logits,
-            value,
-            legal,
-            discount_sign,
-            slots,
-        )
+            tree.children_index, tree.children_visits, tree.children_prior_logits, tree.children_legal,
+            tree.children_rewards, tree.children_discounts, tree.children_values, tree.node_visits, tree.raw_values,
+            tree.node_values, tree.parents, tree.action_from_parent, tree.node_depth, tree.embedding_slots,
+            tree.num_nodes, tree.value_bounds, update_bounds, parent, action, expand, reward, discount, logits, value,
+            legal, discount_sign, slots,
+        )  # fmt: skip
         if code == OVERFLOW:
             raise ValueError(overflow_message(simulation))
         if code:
@@ -371,155 +333,3 @@ def _call_model(recurrent_fn, embedding, action, expanding, all_legal):
     if legal is None:
         legal = all_legal
     return reward, discount, logits, value, legal, new_embedding
-
-
-def _run_jit(tree, store, model, num_simulations, policy, params, considered_table, num_considered, max_depth,
-             discount_sign, update_bounds) -> None:  # fmt: skip
-    if not (isinstance(store.data, np.ndarray) and store.data.ndim == 2):
-        raise TypeError("a JitRecurrentFn needs the root embedding as a 2-D numpy array [B, E]")
-    if store.data.dtype not in _EMBEDDING_TYPES:
-        raise TypeError(f"a JitRecurrentFn needs a float64 or int64 root embedding; got {store.data.dtype}")
-    model_params = np.asarray(model.params)
-    if model_params.dtype != np.float64 or model_params.ndim != 1:
-        raise TypeError(
-            f"JitRecurrentFn.params must be a 1-D float64 array; got {model_params.dtype} of shape {model_params.shape}"
-        )
-    code = run_search_jit(
-        tree.children_index, tree.children_visits, tree.children_prior_logits, tree.children_legal, tree.children_rewards,
-        tree.children_discounts, tree.children_values, tree.node_visits, tree.raw_values, tree.node_values, tree.parents,
-        tree.action_from_parent, tree.node_depth, tree.embedding_slots, tree.num_nodes, tree.value_bounds, tree.root_gumbel,
-        policy, params, considered_table, num_considered, max_depth, discount_sign, update_bounds,
-        _compiled_model(model.fn, store.data.dtype), np.ascontiguousarray(model_params), store.data, num_simulations,
-    )  # fmt: skip
-    if code:
-        field, simulation = divmod(code, num_simulations + 1)
-        if field == OVERFLOW:
-            raise ValueError(overflow_message(simulation))
-        raise ValueError(
-            f"the jitted model returned a NaN or infinite {_OUTPUT_FIELDS[field]} at simulation {simulation}{_HINTS[field]}"
-        )
-
-
-def _model_signature(embedding_type: types.Type) -> types.Type:
-    vector, matrix, embedding = types.float64[::1], types.float64[:, ::1], embedding_type[:, ::1]
-    return types.void(vector, embedding, types.int64[::1], vector, vector, matrix, vector, types.boolean[:, ::1], embedding)
-
-
-_EMBEDDING_TYPES = {np.dtype(np.float64): types.float64, np.dtype(np.int64): types.int64}
-
-
-class _CompiledModel(WrapperAddressProtocol):
-    """A Numba model function as a first-class function of a fixed signature.
-
-    Passing it (rather than the dispatcher) keeps :func:`run_search_jit` generic over models, so Numba
-    caches the search loop on disk once instead of recompiling it for every model in every process.
-    """
-
-    def __init__(self, fn: Any, embedding_dtype: np.dtype):
-        self._signature = _model_signature(_EMBEDDING_TYPES[embedding_dtype])
-        try:
-            self._address = _get_wrapper_address(fn, self._signature)
-        except Exception as error:
-            raise TypeError(
-                "JitRecurrentFn.fn must be an @njit function accepting (params float64[B], embedding "
-                f"{embedding_dtype}[B, E], action int64[B], reward, discount, prior_logits, value, legal_mask, "
-                f"new_embedding); compiling it failed: {error}"
-            ) from None
-
-    def __wrapper_address__(self) -> int:
-        return self._address
-
-    def signature(self) -> types.Type:
-        return self._signature
-
-
-_COMPILED_MODELS: dict[tuple[Any, np.dtype], _CompiledModel] = {}
-
-
-def _compiled_model(fn: Any, embedding_dtype: np.dtype) -> _CompiledModel:
-    key = (fn, embedding_dtype)
-    if key not in _COMPILED_MODELS:
-        _COMPILED_MODELS[key] = _CompiledModel(fn, embedding_dtype)
-    return _COMPILED_MODELS[key]
-
-
-@njit(cache=True)
-def run_search_jit(
-    children_index,
-    children_visits,
-    children_prior_logits,
-    children_legal,
-    children_rewards,
-    children_discounts,
-    children_values,
-    node_visits,
-    raw_values,
-    node_values,
-    parents,
-    action_from_parent,
-    node_depth,
-    embedding_slots,
-    num_nodes,
-    value_bounds,
-    root_gumbel,
-    policy,
-    params,
-    considered_table,
-    num_considered,
-    max_depth,
-    discount_sign,
-    update_bounds,
-    model_fn,
-    model_params,
-    store,
-    num_simulations,
-):
-    """:func:`run_search` with a Numba model: the same kernels, with the model call compiled in.
-
-    ``store`` is the ``[B * N, E]`` embedding array. Returns 0, or ``code * (num_simulations + 1) + simulation``
-    with the expansion kernel's error code.
-    """
-    batch_size, _, num_actions = children_index.shape
-    parent = np.zeros(batch_size, np.int32)
-    action = np.zeros(batch_size, np.int64)
-    expand = np.zeros(batch_size, np.bool_)
-    slots = np.zeros(batch_size, np.int64)
-    reward = np.zeros(batch_size)
-    discount = np.zeros(batch_size)
-    value = np.zeros(batch_size)
-    logits = np.zeros((batch_size, num_actions))
-    legal = np.ones((batch_size, num_actions), np.bool_)
-    embedding = np.empty((batch_size, store.shape[1]), store.dtype)
-    new_embedding = np.empty((batch_size, store.shape[1]), store.dtype)
-    scratch = np.empty((3, num_actions))
-    for simulation in range(num_simulations):
-        code = select_batch(
-            children_index, children_visits, children_prior_logits, children_legal, children_rewards,
-            children_discounts, children_values, node_visits, raw_values, node_values, value_bounds, root_gumbel,
-            policy, params, considered_table, num_considered, max_depth, parent, action, expand, scratch,
-        )  # fmt: skip
-        if code:
-            return code * (num_simulations + 1) + simulation
-        for b in range(batch_size):
-            embedding[b] = store[embedding_slots[b, parent[b]]]
-        legal[:] = True
-        model_fn(model_params, embedding, action, reward, discount, logits, value, legal, new_embedding)
-        for b in range(batch_size):
-            empty = True
-            for a in range(num_actions):
-                if legal[b, a]:
-                    empty = False
-            if empty:  # terminal for a perfect model: keep it searchable, its discount 0 ends the value
-                legal[b, :] = True
-        code = expand_and_backup_batch(
-            children_index, children_visits, children_prior_logits, children_legal, children_rewards,
-            children_discounts, children_values, node_visits, raw_values, node_values, parents, action_from_parent,
-            node_depth, embedding_slots, num_nodes, value_bounds, update_bounds, parent, action, expand, reward,
-            discount, logits, value, legal, discount_sign, slots,
-        )  # fmt: skip
-        if code:
-            return code * (num_simulations + 1) + simulation
-        for b in range(batch_size):
-            if expand[b]:
-                store[slots[b]] = new_embedding[b]
-    return 0
