@@ -20,7 +20,7 @@ DTYPES = ["float64"] * 8 + ["float32", "float16", "int64", "bool", "complex128",
                             "torch-float16"]  # fmt: skip
 SPECIALS = [0.0, 1.0, 1e308, -1e308, 1e300, 1e150, 5e-324, math.nan, math.inf, -math.inf]
 SEARCH_NAMES = ("reward", "discount", "value", "prior_logits", "legal_mask", "embedding", "overflowed", "root",
-                "recurrent_fn", "num_simulations", "max_depth")  # fmt: skip
+                "recurrent_fn", "num_simulations", "max_depth", "JitRecurrentFn")  # fmt: skip
 SETTINGS = {
     "muzero": ("dirichlet_alpha", "dirichlet_fraction", "pb_c_init", "pb_c_base", "temperature", "value_bounds"),
     "gumbel": ("max_num_considered_actions", "gumbel_scale", "value_scale", "maxvisit_init"),
@@ -89,12 +89,24 @@ def output_cases(draw):
         reward=draw(RECIPE), discount=draw(RECIPE), value=draw(RECIPE), logits=draw(RECIPE),
         child_mask=draw(st.sampled_from(["none", "none", "bool", "int", "twos", "empty-row", "float"])),
         child_embedding=draw(st.sampled_from(["same", "same", "plus-half", "short"])),
+        jit=draw(st.sampled_from([False, False, False, True])),  # a compiled model (the hash model of the tests)
+        jit_params=draw(st.tuples(st.sampled_from([0.0, 0.2, 1.0, math.nan]),
+                                  st.sampled_from([1.0, 3.0, 1e308, math.nan, math.inf]),
+                                  st.sampled_from([-1.0, 0.5, 1.0]), st.sampled_from(["float64"] * 5 + ["float32"]))),
     )  # fmt: skip
 
 
 def _model(case: dict):
+    """The case's model: a Python callback built from the recipes, or the compiled hash model."""
+    from gym_planning.search import JitRecurrentFn, RecurrentOutput
+
+    if case["jit"]:
+        from tests.search.reference import hash_model_step
+
+        *params, dtype = case["jit_params"]
+        with np.errstate(over="ignore"):  # 1e308 as float32 is inf: a parameter the search must refuse
+            return JitRecurrentFn(hash_model_step, np.array(params, dtype))
     rng = np.random.default_rng(case["seed"])
-    from gym_planning.search import RecurrentOutput
 
     def recurrent_fn(embedding, action):
         k = len(action)
@@ -131,8 +143,11 @@ def search_outputs() -> Target:
     def run(case: dict) -> None:
         rng = np.random.default_rng(case["seed"] + 1)
         shape = (case["batch"], case["actions"])
+        embedding = make_embedding(case["embedding"], case["batch"])
+        if case["jit"] and case["embedding"] in ("int64", "float64"):  # the hash model's state: [B, 1]
+            embedding = embedding[:, :1].astype(case["embedding"])
         root = RootOutput(make_array(case["root_logits"], shape, rng), make_array(case["root_value"], shape[:1], rng),
-                          make_embedding(case["embedding"], case["batch"]))  # fmt: skip
+                          embedding)  # fmt: skip
         mask = make_mask(case["root_mask"], shape, rng)
         policy = muzero_policy if case["policy"] == "muzero" else gumbel_muzero_policy
         out = policy(root, _model(case), case["simulations"], legal_mask=mask, max_depth=case["max_depth"],
