@@ -178,7 +178,10 @@ def step_game(walls, food, pills, ghosts, scalars, task, rng, action: int) -> tu
     collide; move with probability ``speed`` (halved while powered) and collide again. Eating a ghost ends
     the ghost loop for this step; a death does not (several ghosts can each charge the death reward, as in
     the reference). Finally the level restarts, one higher, once ``LEVEL_STEPS`` steps were spent on it.
+    Once Pacman is dead, steps change nothing and return ``(0.0, True)``.
     """
+    if scalars[DEAD]:  # the episode ended: nothing moves and nothing is scored until the next reset
+        return 0.0, True
     scalars[FRAME] += 1
     scalars[TIMER] += 1
     scalars[POWER] = max(0, scalars[POWER] - 1)

@@ -49,6 +49,8 @@ def step_game(room: np.ndarray, boxes: np.ndarray, scalars: np.ndarray, action: 
     row, col = scalars[PLAYER_ROW], scalars[PLAYER_COL]
     row1, col1 = row + DROW[d], col + DCOL[d]
     height, width = room.shape
+    if row1 < 0 or row1 >= height or col1 < 0 or col1 >= width:  # a room without a wall border: its edge blocks
+        return reward, False
     if boxes[row1, col1]:
         if action > 4:
             return reward, False

@@ -411,7 +411,6 @@ class GoEnv(gym.Env):
         self.render_mode = render_mode
         self.action_space = spaces.Discrete(self.board_size**2 + 1)
         self.observation_space = spaces.Box(0.0, 1.0, (4, self.board_size, self.board_size), np.float32)
-        self._observer = _observer(self.game)
         area = self.board_size**2
         planes = [np.arange(plane * area, (plane + 1) * area) for plane in range(4)]
         # Gather order of OpenSpiel's planes into the observation's, for black and for white to move.
@@ -482,6 +481,11 @@ class GoEnv(gym.Env):
 
     # -- helpers ---------------------------------------------------------------------------------
 
+    @property
+    def _spiel_observer(self) -> Any:
+        # Looked up, not stored: OpenSpiel's observer cannot be pickled, and the env stays deep-copyable.
+        return _observer(self.game)
+
     def _checked_move(self, action: Any) -> int:
         if isinstance(action, np.ndarray) and action.shape == ():
             action = action.item()
@@ -505,13 +509,13 @@ class GoEnv(gym.Env):
 
     def _board_planes(self) -> np.ndarray:
         """``[4, N, N]`` float32 view of OpenSpiel's planes: black stones, white stones, empty, (unused)."""
-        self._observer.set_from(self._state, 0)
-        return self._observer.tensor.reshape(4, self.board_size, self.board_size)
+        self._spiel_observer.set_from(self._state, 0)
+        return self._spiel_observer.tensor.reshape(4, self.board_size, self.board_size)
 
     def _observation(self) -> np.ndarray:
-        self._observer.set_from(self._state, 0)
+        self._spiel_observer.set_from(self._state, 0)
         to_play = colour_to_play(self._state)
-        observation = self._observer.tensor.take(self._plane_order[to_play])  # own, other, empty, (filled below)
+        observation = self._spiel_observer.tensor.take(self._plane_order[to_play])  # own, other, empty, (filled below)
         observation[3 * self.board_size**2 :] = 1.0 if to_play == BLACK else 0.0
         return observation.reshape(self.observation_space.shape)
 

@@ -7,7 +7,6 @@ games in one compiled call. Game rules follow DeepMind's ``PillEater`` (REFERENC
 
 from __future__ import annotations
 
-import operator
 from typing import Any, NamedTuple
 
 import gymnasium as gym
@@ -16,6 +15,7 @@ from gymnasium import spaces
 
 from gym_planning.envs import _minipacman_core as core
 from gym_planning.envs._numba_rng import split_id as _split_id
+from gym_planning.envs._state_checks import action_index, check_minipacman_state, set_generator_state
 from gym_planning.envs._vector import NumbaVectorEnv
 
 __all__ = ["ACTION_MEANINGS", "TASKS", "MinipacmanEnv", "MinipacmanState", "MinipacmanTask", "MinipacmanVectorEnv"]
@@ -183,10 +183,7 @@ class MinipacmanEnv(gym.Env[np.ndarray, np.int64]):
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
         """Applies one of the 5 actions; returns ``(obs, reward, terminated, truncated, info)``."""
-        try:
-            index = operator.index(action)  # ints, numpy ints and 0-d int arrays
-        except TypeError:
-            index = -1
+        index = action_index(action)
         if not 0 <= index < 5:
             raise ValueError(f"action must be an int in [0, 5), got {action!r}")
         obs = np.empty(self.observation_space.shape, dtype=np.uint8)
@@ -212,12 +209,18 @@ class MinipacmanEnv(gym.Env[np.ndarray, np.int64]):
                                self._scalars.copy(), self._rng.copy(), self.np_random.bit_generator.state)  # fmt: skip
 
     def set_state(self, state: MinipacmanState) -> None:
-        """Restores a :meth:`get_state` snapshot (copied in, so the snapshot can be reused)."""
-        if not isinstance(state, MinipacmanState) or state.walls.shape != self._walls.shape:
+        """Restores a :meth:`get_state` snapshot (copied in, so the snapshot can be reused).
+
+        Every field is checked first (dtypes, shapes, a walled border, Pacman, pills and ghosts on free cells
+        inside the maze, counts): a bad state raises one ``ValueError``/``TypeError`` naming the field and
+        leaves the env unchanged.
+        """
+        if not isinstance(state, MinipacmanState):
             raise TypeError(f"state must be a MinipacmanState of a {self._walls.shape} maze, got {type(state).__name__}")
-        self._walls[:], self._food[:], self._pills[:], self._ghosts[:] = state.walls, state.food, state.pills, state.ghosts
-        self._scalars[:], self._rng[:] = state.scalars, state.rng
-        self.np_random.bit_generator.state = state.np_random_state
+        walls, food, pills, ghosts, scalars, rng = check_minipacman_state(state, self._walls.shape)
+        set_generator_state(self.np_random, state.np_random_state)
+        self._walls[:], self._food[:], self._pills[:], self._ghosts[:] = walls, food, pills, ghosts
+        self._scalars[:], self._rng[:] = scalars, rng
 
 
 class MinipacmanVectorEnv(NumbaVectorEnv):

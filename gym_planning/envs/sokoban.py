@@ -7,7 +7,6 @@ logic lives in :mod:`gym_planning.envs._sokoban_core` and :mod:`gym_planning.env
 
 from __future__ import annotations
 
-import operator
 import os
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -19,6 +18,7 @@ from gymnasium import spaces
 from gym_planning.envs import _sokoban_core as core
 from gym_planning.envs._numba_rng import split_id as _split_id
 from gym_planning.envs._sokoban_levels import FLOOR, TARGET, WALL
+from gym_planning.envs._state_checks import action_index, check_sokoban_state, set_generator_state
 from gym_planning.envs._vector import NumbaVectorEnv
 
 __all__ = ["ACTION_MEANINGS", "SokobanEnv", "SokobanState", "SokobanVectorEnv", "load_boxoban_levels"]
@@ -193,10 +193,7 @@ class SokobanEnv(gym.Env[np.ndarray, np.int64]):
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
         """Applies one of the 9 actions; returns ``(obs, reward, terminated, truncated, info)``."""
-        try:
-            index = operator.index(action)  # ints, numpy ints and 0-d int arrays
-        except TypeError:
-            index = -1
+        index = action_index(action)
         if not 0 <= index < 9:
             raise ValueError(f"action must be an int in [0, 9), got {action!r}")
         obs = np.empty(self.observation_space.shape, dtype=np.uint8)
@@ -221,11 +218,16 @@ class SokobanEnv(gym.Env[np.ndarray, np.int64]):
         return SokobanState(self._room.copy(), self._boxes.copy(), self._scalars.copy(), self.np_random.bit_generator.state)
 
     def set_state(self, state: SokobanState) -> None:
-        """Restores a :meth:`get_state` snapshot (copied in, so the snapshot can be reused)."""
-        if not isinstance(state, SokobanState) or state.room.shape != self._room.shape:
+        """Restores a :meth:`get_state` snapshot (copied in, so the snapshot can be reused).
+
+        Every field is checked first (dtypes, shapes, the player on a free cell inside the room, box counts):
+        a bad state raises one ``ValueError``/``TypeError`` naming the field and leaves the env unchanged.
+        """
+        if not isinstance(state, SokobanState):
             raise TypeError(f"state must be a SokobanState of a {self._room.shape} room, got {type(state).__name__}")
-        self._room[:], self._boxes[:], self._scalars[:] = state.room, state.boxes, state.scalars
-        self.np_random.bit_generator.state = state.np_random_state
+        room, boxes, scalars = check_sokoban_state(state, self._room.shape)
+        set_generator_state(self.np_random, state.np_random_state)
+        self._room[:], self._boxes[:], self._scalars[:] = room, boxes, scalars
 
     def _observation(self) -> np.ndarray:
         obs = np.empty(self.observation_space.shape, dtype=np.uint8)

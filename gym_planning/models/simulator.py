@@ -20,6 +20,7 @@ import copy
 from typing import Any, Callable, NamedTuple, Sequence
 
 import gymnasium as gym
+from gymnasium.wrappers import OrderEnforcing
 import numpy as np
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper
 
@@ -78,6 +79,30 @@ def _sub_envs(env: Any) -> list[gym.Env] | None:
     if isinstance(env, VecEnv):
         return None
     raise TypeError(f"SimulatorModel needs a gymnasium.Env, a list of envs or an SB3 VecEnv; got {type(env).__name__}")
+
+
+_REMOTE_HINT = (
+    "wrap each sub-env in gym_planning.wrappers.StateSnapshot so that it answers get_state()/set_state() "
+    "(e.g. make_vec_env(env_id, n_envs, vec_env_cls=SubprocVecEnv, wrapper_class=StateSnapshot)), and pass "
+    "make_copy=<function building one env like a sub-env> (e.g. lambda: StateSnapshot(gym.make(env_id)))"
+)
+
+
+def _check_remote_sub_envs(env: Any, make_copy: Callable[[], gym.Env] | None) -> None:
+    """A VecEnv whose sub-envs run in other processes: the model snapshots them there and steps local copies."""
+    name = type(env).__name__
+    if make_copy is None:
+        raise ValueError(f"SimulatorModel({name}) needs make_copy=...: its sub-envs run in other processes; {_REMOTE_HINT}")
+    if not env.has_attr("get_state"):
+        raise ValueError(f"SimulatorModel({name}): the sub-envs have no get_state() method to snapshot them; {_REMOTE_HINT}")
+
+
+def _never_reset(env: gym.Env) -> bool:
+    """True when an order-enforcing wrapper of ``env`` (``gym.make`` adds one) has not seen a reset yet."""
+    for level in _wrapper_chain(env):
+        if isinstance(level, OrderEnforcing) and not level.has_reset:
+            return True
+    return False
 
 
 def _default_copy(env: gym.Env) -> gym.Env:
@@ -151,8 +176,8 @@ class SimulatorModel:
         seed: int | None = None,
     ):
         real = _sub_envs(env)
-        if real is None and make_copy is None:
-            raise ValueError(f"SimulatorModel needs make_copy=... for {type(env).__name__}: its sub-envs run elsewhere")
+        if real is None:
+            _check_remote_sub_envs(env, make_copy)
         action_space = env.action_space if not isinstance(env, (list, tuple)) else env[0].action_space
         if not isinstance(action_space, gym.spaces.Discrete):
             raise TypeError(
@@ -193,12 +218,13 @@ class SimulatorModel:
             actions at the roots are left in :attr:`root_legal_mask` (``[B, A]`` or None).
         """
         observation = self._check_observation(observation)
-        states = self._real_states()
-        if len(states) != len(observation):
+        num_envs = len(self._real) if self._real is not None else self.env.num_envs
+        if num_envs != len(observation):
             raise ValueError(
-                f"SimulatorModel is bound to {len(states)} env(s) but got a batch of {len(observation)} observations; "
+                f"SimulatorModel is bound to {num_envs} env(s) but got a batch of {len(observation)} observations; "
                 "bind it to the env or VecEnv being played"
             )
+        states = self._real_states()
         self.root_legal_mask = self._real_legal_masks()
         nodes = [SimulatorNode(state) for state in states]
         batch_size = len(nodes)
@@ -373,6 +399,13 @@ class SimulatorModel:
 
     def _real_states(self) -> list[EnvState]:
         if self._real is not None:
+            for env in self._real:
+                if _never_reset(env):
+                    raise ValueError(
+                        f"SimulatorModel is bound to an env that was never reset ({env}): bind it to the env being "
+                        "played (the one you reset() and step(), e.g. the env passed to evaluate_policy), not to a "
+                        "second gym.make(...) of the same id; or reset the bound env first"
+                    )
             return [get_env_state(env) for env in self._real]
         return list(self.env.env_method("get_state"))
 

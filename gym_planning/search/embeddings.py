@@ -7,6 +7,7 @@ arbitrary Python objects (env states for a perfect model).
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -42,9 +43,31 @@ class EmbeddingStore:
         return [self.data[s] for s in slots]
 
     def scatter(self, slots: np.ndarray, embedding: Any) -> None:
-        """Write row ``i`` of ``embedding`` to ``slots[i]``."""
+        """Write row ``i`` of ``embedding`` to ``slots[i]``.
+
+        An array store keeps the dtype the model returns: when ``embedding`` holds a wider type (float
+        embeddings after an integer root, float64 after float32) the store is widened first, never the
+        embedding truncated.
+        """
         if self._kind == "array":
+            dtype = getattr(embedding, "dtype", None)
+            if dtype is None:
+                embedding = np.asarray(embedding)
+                dtype = embedding.dtype
+            if dtype is not self.data.dtype and dtype != self.data.dtype:
+                self._widen(dtype)
             self.data[slots] = embedding
         else:
             for s, item in zip(slots, embedding):
                 self.data[s] = item
+
+    def _widen(self, dtype: Any) -> None:
+        if isinstance(self.data, np.ndarray):
+            try:
+                wider = np.result_type(self.data.dtype, dtype)
+            except TypeError:  # not a numpy dtype (a tensor written into a numpy store): numpy converts it
+                return
+        else:  # a torch tensor: torch is imported, since the model made one
+            wider = sys.modules["torch"].promote_types(self.data.dtype, dtype)
+        if wider != self.data.dtype:
+            self.data = self.data.astype(wider) if isinstance(self.data, np.ndarray) else self.data.to(wider)

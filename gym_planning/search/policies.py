@@ -6,6 +6,7 @@ turns the trees into an action, a policy target and a root value.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -13,9 +14,10 @@ from numba import njit
 
 from gym_planning.search.base import RecurrentFn, RootOutput, SearchOutput
 from gym_planning.search.embeddings import EmbeddingStore
-from gym_planning.search.search import GUMBEL, MUZERO, _gumbel_completed_q, run_search, to_numpy
+from gym_planning.search.checks import check_root, integer_setting, setting, value_bounds_setting
+from gym_planning.search.search import GUMBEL, MUZERO, _gumbel_completed_q, overflow_message, run_search
 from gym_planning.search.seq_halving import considered_visits_table
-from gym_planning.search.tree import ROOT_INDEX, Tree
+from gym_planning.search.tree import ROOT_INDEX, Tree, max_tree_nodes
 
 # Logit given to illegal actions: softmax gives them exactly 0 probability.
 MASKED_LOGIT = -1e30
@@ -31,46 +33,10 @@ def _as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
     return _UNSEEDED_RNG if rng is None else np.random.default_rng(rng)
 
 
-def _check_root(root: RootOutput, legal_mask: Any, num_simulations: int, max_depth: int | None):
-    if not isinstance(num_simulations, (int, np.integer)) or num_simulations < 1:
-        raise ValueError(f"num_simulations must be an integer >= 1; got {num_simulations!r}")
-    if max_depth is not None and (not isinstance(max_depth, (int, np.integer)) or max_depth < 1):
-        raise ValueError(f"max_depth must be None or an integer >= 1; got {max_depth!r}")
-    logits = np.asarray(to_numpy(root.prior_logits), dtype=np.float64)
-    value = np.asarray(to_numpy(root.value), dtype=np.float64)
-    if logits.ndim != 2 or logits.shape[1] < 1:
-        raise ValueError(f"root prior_logits must have shape [B, A]; got {logits.shape}")
-    batch_size, num_actions = logits.shape
-    if value.shape != (batch_size,):
-        raise ValueError(f"root value must have shape [B] = ({batch_size},); got {value.shape}")
-    if len(root.embedding) != batch_size:
-        raise ValueError(f"root embedding must hold B = {batch_size} rows; got {len(root.embedding)}")
-    if not (logits < np.inf).all():  # False for NaN and +inf alike
-        raise ValueError("root prior_logits contain NaN or +inf")
-    if not np.isfinite(value).all():
-        raise ValueError("root value contains NaN or infinity")
-    if legal_mask is None:
-        legal = np.ones((batch_size, num_actions), np.bool_)
-    else:
-        legal = to_numpy(legal_mask)
-        if legal.shape != (batch_size, num_actions):
-            raise ValueError(f"legal_mask must have shape [B, A] = {(batch_size, num_actions)}; got {legal.shape}")
-        if legal.dtype != np.bool_:
-            if not np.isin(legal, (0, 1)).all():
-                raise ValueError("legal_mask must be boolean (True = legal) or 0/1")
-            legal = legal.astype(np.bool_)
-        empty = np.flatnonzero(~legal.any(axis=1))
-        if empty.size:
-            raise ValueError(f"legal_mask has no legal action for batch rows {empty.tolist()}")
-    no_prior = np.flatnonzero(~(legal & (logits > -np.inf)).any(axis=1))
-    if no_prior.size:
-        raise ValueError(f"root prior_logits are -inf on every legal action of batch rows {no_prior.tolist()}")
-    return logits, value, legal
-
-
 def _masked_logits(logits: np.ndarray, legal: np.ndarray) -> np.ndarray:
     finite_max = np.max(np.where(legal, logits, -np.inf), axis=1, keepdims=True)
-    return np.where(legal, logits - finite_max, MASKED_LOGIT)
+    with np.errstate(over="ignore"):  # a logit more than ~1.8e308 below the best is -inf: probability 0 either way
+        return np.where(legal, logits - finite_max, MASKED_LOGIT)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -78,9 +44,10 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return z / z.sum(axis=-1, keepdims=True)
 
 
-def _init_tree(root: RootOutput, logits: np.ndarray, value: np.ndarray, legal: np.ndarray, num_simulations: int):
+def _init_tree(root: RootOutput, logits: np.ndarray, value: np.ndarray, legal: np.ndarray, num_simulations: int,
+               max_depth: int | None):  # fmt: skip
     batch_size, num_actions = logits.shape
-    num_nodes = num_simulations + 1
+    num_nodes = max_tree_nodes(num_simulations, num_actions, max_depth)
     tree = Tree.allocate(batch_size, num_nodes, num_actions)
     tree.raw_values[:, ROOT_INDEX] = value
     tree.node_values[:, ROOT_INDEX] = value
@@ -95,14 +62,42 @@ def _init_tree(root: RootOutput, logits: np.ndarray, value: np.ndarray, legal: n
 
 
 def _bounds(tree: Tree, value_bounds: tuple[float, float] | None) -> bool:
-    """Fix known value bounds in the tree; returns whether the search must track bounds itself."""
+    """Fix known (checked) value bounds in the tree; returns whether the search must track bounds itself."""
     if value_bounds is None:
         return True
-    low, high = float(value_bounds[0]), float(value_bounds[1])
-    if not high > low:
-        raise ValueError(f"value_bounds must be (min, max) with max > min; got {value_bounds!r}")
-    tree.value_bounds[:, 0], tree.value_bounds[:, 1] = low, high
+    tree.value_bounds[:, 0], tree.value_bounds[:, 1] = value_bounds
     return False
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+# Depth beyond which an unbounded search warns: each simulation walks the whole depth down and back up.
+DEEP_TREE_WARNING = 1_000
+
+
+def _warn_if_deep(tree: Tree, num_simulations: int, max_depth: int | None) -> None:
+    """Warns when an unbounded search grew a chain so deep that its cost grows as simulations squared."""
+    if max_depth is not None or num_simulations <= DEEP_TREE_WARNING:  # no check (and no cost) in ordinary searches
+        return
+    depth = int(tree.node_depth.max())
+    if depth > DEEP_TREE_WARNING:
+        warnings.warn(
+            f"the search tree grew to depth {depth} with max_depth=None: every simulation walks the whole depth, so "
+            "the time grows as num_simulations squared; pass max_depth=... (e.g. 50) to bound it",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def _root_value32(tree: Tree) -> np.ndarray:
+    """``[B]`` float32 root values of :class:`SearchOutput`; a value beyond float32's range is an error, not inf."""
+    value = tree.node_values[:, ROOT_INDEX]
+    if not (np.abs(value) <= _FLOAT32_MAX).all():
+        raise ValueError(
+            f"the search's root values {value.tolist()} do not fit SearchOutput.root_value (float32, |x| < 3.4e38): "
+            "scale the model's rewards and values down"
+        )
+    return value.astype(np.float32)
 
 
 def muzero_policy(
@@ -142,24 +137,24 @@ def muzero_policy(
         bounds tracked over the tree.
     :return: :class:`SearchOutput`; ``action_weights`` are the visit-count probabilities.
     """
-    logits, value, legal = _check_root(root, legal_mask, num_simulations, max_depth)
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0; got {temperature}")
-    if not 0.0 <= dirichlet_fraction <= 1.0:
+    logits, value, legal = check_root(root, legal_mask, num_simulations, max_depth)
+    temperature = setting("temperature", temperature, minimum=0.0)
+    if not 0.0 <= setting("dirichlet_fraction", dirichlet_fraction) <= 1.0:
         raise ValueError(f"dirichlet_fraction must be in [0, 1]; got {dirichlet_fraction}")
+    dirichlet_alpha = setting("dirichlet_alpha", dirichlet_alpha, minimum=0.0, strict=True)
+    params = np.array([setting("pb_c_init", pb_c_init, minimum=0.0), setting("pb_c_base", pb_c_base, minimum=0.0, strict=True),
+                       0.0, 0.0, 0.0, 0.0])  # fmt: skip
+    value_bounds = value_bounds_setting(value_bounds)
     rng = _as_rng(rng)
     batch_size, num_actions = logits.shape
     if dirichlet_fraction > 0:
-        if dirichlet_alpha <= 0:
-            raise ValueError(f"dirichlet_alpha must be > 0; got {dirichlet_alpha}")
         noise = rng.dirichlet(np.full(num_actions, dirichlet_alpha), size=batch_size)
     else:
         noise = np.zeros((batch_size, num_actions))
     root_logits = _noisy_root_logits(logits, legal, noise, dirichlet_fraction)
 
-    tree, store = _init_tree(root, root_logits, value, legal, num_simulations)
+    tree, store = _init_tree(root, root_logits, value, legal, num_simulations, max_depth)
     update_bounds = _bounds(tree, value_bounds)
-    params = np.array([pb_c_init, pb_c_base, 0.0, 0.0, 0.0, 0.0])
     run_search(
         tree,
         store,
@@ -173,10 +168,11 @@ def muzero_policy(
         discount_sign=-1.0 if two_player else 1.0,
         update_bounds=update_bounds,
     )
+    _warn_if_deep(tree, num_simulations, max_depth)
     visits = tree.children_visits[:, ROOT_INDEX]
-    action = _visit_count_action(visits, legal, float(temperature), rng.random(batch_size))
+    action = _visit_count_action(visits, legal, temperature, rng.random(batch_size))
     visit_probs = visits / visits.sum(axis=1, keepdims=True).astype(np.float32)
-    return SearchOutput(action, visit_probs.astype(np.float32), tree.node_values[:, ROOT_INDEX].astype(np.float32), tree)
+    return SearchOutput(action, visit_probs.astype(np.float32), _root_value32(tree), tree)
 
 
 @njit(cache=True)
@@ -264,20 +260,25 @@ def gumbel_muzero_policy(
     :param value_scale: ``c_scale`` of ``sigma``.
     :param maxvisit_init: ``c_visit`` of ``sigma``.
     :param rescale_values: min-max rescale completed Q to [0, 1] at each node before ``sigma``.
-    :param use_mixed_value: complete unvisited Q with the mixed value (else with the node value).
+    :param use_mixed_value: complete unvisited Q with the mixed value (else with the model's raw value of
+        the node, as mctx's ``qtransform_completed_by_mix_value``).
     :param two_player: zero-sum alternating play (see :func:`muzero_policy`).
     :return: :class:`SearchOutput`; ``action_weights = softmax(logits + sigma(completed Q))``.
     """
-    logits, value, legal = _check_root(root, legal_mask, num_simulations, max_depth)
-    if max_num_considered_actions < 1:
-        raise ValueError(f"max_num_considered_actions must be >= 1; got {max_num_considered_actions}")
+    logits, value, legal = check_root(root, legal_mask, num_simulations, max_depth)
+    max_considered = integer_setting("max_num_considered_actions", max_num_considered_actions, 1)
+    gumbel_scale = setting("gumbel_scale", gumbel_scale, minimum=0.0)
+    value_scale = setting("value_scale", value_scale, minimum=0.0)
+    maxvisit_init = setting("maxvisit_init", maxvisit_init, minimum=0.0)
+    params = np.array([0.0, 0.0, value_scale, maxvisit_init, float(rescale_values), float(use_mixed_value)])
     rng = _as_rng(rng)
     batch_size, num_actions = logits.shape
     root_logits = _masked_logits(logits, legal)
-    tree, store = _init_tree(root, root_logits, value, legal, num_simulations)
+    tree, store = _init_tree(root, root_logits, value, legal, num_simulations, max_depth)
     tree.root_gumbel[:] = gumbel_scale * rng.gumbel(size=(batch_size, num_actions))
-    num_considered = np.minimum(max_num_considered_actions, legal.sum(axis=1)).astype(np.int64)
-    params = np.array([0.0, 0.0, value_scale, maxvisit_init, float(rescale_values), float(use_mixed_value)])
+    # Rows of the Sequential Halving table above the number of actions are never read: build only those used.
+    max_considered = min(max_considered, num_actions)
+    num_considered = np.minimum(max_considered, legal.sum(axis=1)).astype(np.int64)
     run_search(
         tree,
         store,
@@ -285,7 +286,7 @@ def gumbel_muzero_policy(
         num_simulations,
         policy=GUMBEL,
         params=params,
-        considered_table=considered_visits_table(max_num_considered_actions, num_simulations),
+        considered_table=considered_visits_table(max_considered, num_simulations),
         num_considered=num_considered,
         max_depth=num_simulations + 1 if max_depth is None else int(max_depth),
         discount_sign=-1.0 if two_player else 1.0,
@@ -293,20 +294,23 @@ def gumbel_muzero_policy(
     )
     completed_q = root_completed_qvalues(
         tree.children_rewards, tree.children_discounts, tree.children_values, tree.children_visits,
-        tree.children_prior_logits, tree.raw_values, tree.node_values, params,
+        tree.children_prior_logits, tree.raw_values, params,
     )  # fmt: skip
+    if not np.isfinite(completed_q).all():
+        raise ValueError(overflow_message(num_simulations - 1))
+    _warn_if_deep(tree, num_simulations, max_depth)
     visits = tree.children_visits[:, ROOT_INDEX]
     # Act with the best of the most-visited considered actions (score g + logits + sigma(q)).
     score = np.maximum(-1e9, tree.root_gumbel + root_logits + completed_q)
     most_visited = visits == np.max(np.where(legal, visits, -1), axis=1, keepdims=True)
     action = np.argmax(np.where(legal & most_visited, score, -np.inf), axis=1).astype(np.int64)
     weights = _softmax(np.where(legal, root_logits + completed_q, MASKED_LOGIT))
-    return SearchOutput(action, weights.astype(np.float32), tree.node_values[:, ROOT_INDEX].astype(np.float32), tree)
+    return SearchOutput(action, weights.astype(np.float32), _root_value32(tree), tree)
 
 
 @njit(cache=True)
 def root_completed_qvalues(children_rewards, children_discounts, children_values, children_visits, children_prior_logits,
-                           raw_values, node_values, params):  # fmt: skip
+                           raw_values, params):  # fmt: skip
     """``sigma(completed Q)`` at each root, ``[B, A]`` (tree arrays as in :class:`Tree`)."""
     batch_size, _, num_actions = children_rewards.shape
     out = np.empty((batch_size, num_actions))
@@ -319,7 +323,6 @@ def root_completed_qvalues(children_rewards, children_discounts, children_values
             children_visits[b, ROOT_INDEX],
             children_prior_logits[b, ROOT_INDEX],
             raw_values[b, ROOT_INDEX],
-            node_values[b, ROOT_INDEX],
             params,
             q,
             out[b],

@@ -73,10 +73,11 @@ def mixed_value(raw_value, qvalues, visits, prior_probs):
 
 @njit(cache=True, inline="always")
 def completed_by_mix_value(
-    qvalues, visits, prior_logits, raw_value, node_value, value_scale, maxvisit_init, rescale_values, use_mixed_value, out
+    qvalues, visits, prior_logits, raw_value, value_scale, maxvisit_init, rescale_values, use_mixed_value, out
 ):
-    """Gumbel MuZero's ``sigma(completed Q)``: unvisited actions get the mixed value, then optional
-    min-max rescaling to [0, 1] over the node's actions, then scaling by
+    """Gumbel MuZero's ``sigma(completed Q)`` (mctx's ``qtransform_completed_by_mix_value``): unvisited
+    actions get the mixed value (or, without ``use_mixed_value``, the model's raw value of the node), then
+    optional min-max rescaling to [0, 1] over the node's actions, then scaling by
     ``(maxvisit_init + max N) * value_scale``. Shapes ``[A]``.
     """
     num_actions = qvalues.shape[0]
@@ -84,7 +85,7 @@ def completed_by_mix_value(
         softmax(prior_logits, out)
         value = mixed_value(raw_value, qvalues, visits, out)
     else:
-        value = node_value
+        value = raw_value
     max_visit = 0
     for a in range(num_actions):
         out[a] = qvalues[a] if visits[a] > 0 else value
@@ -102,3 +103,12 @@ def completed_by_mix_value(
     scale = (maxvisit_init + max_visit) * value_scale
     for a in range(num_actions):
         out[a] = scale * out[a]
+
+
+@njit(cache=True, inline="always")
+def all_finite(values):
+    """True when no entry of ``values`` (``[A]``) is NaN or infinite (an overflow in the search's arithmetic)."""
+    for a in range(values.shape[0]):
+        if not np.isfinite(values[a]):
+            return False
+    return True

@@ -8,17 +8,14 @@ expansion and the backup. Root preparation (noise, masks) and the final action l
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-from numba import njit, types
-from numba.core.types import WrapperAddressProtocol
-from numba.experimental.function_type import _get_wrapper_address
+from numba import njit
 
 from gym_planning.search.action_selection import gumbel_interior_action, gumbel_root_action, puct_action
-from gym_planning.search.base import JitRecurrentFn, RecurrentFn, RecurrentOutput
+from gym_planning.search.base import JitRecurrentFn, RecurrentFn
+from gym_planning.search.checks import check_child_mask, check_recurrent_output, to_numpy, unpack_recurrent_result
 from gym_planning.search.embeddings import EmbeddingStore
-from gym_planning.search.qtransforms import completed_by_mix_value, min_max_normalised, node_qvalues, softmax
+from gym_planning.search.qtransforms import all_finite, completed_by_mix_value, min_max_normalised, node_qvalues, softmax
 from gym_planning.search.tree import ROOT_INDEX, UNVISITED, Tree
 
 MUZERO = 0
@@ -27,26 +24,38 @@ GUMBEL = 1
 # Layout of the float parameters passed to the kernels (one array keeps the call short).
 P_PB_C_INIT, P_PB_C_BASE, P_VALUE_SCALE, P_MAXVISIT_INIT, P_RESCALE, P_USE_MIXED = range(6)
 
-# Error codes returned by the expansion kernel: which model output held a NaN or infinity.
+# Error codes of the kernels: which model output held a NaN or infinity, or OVERFLOW when finite outputs
+# were so large that the search's own arithmetic (backed-up values, Q, sigma) left float64's range.
 _OUTPUT_FIELDS = {1: "reward", 2: "discount", 3: "value", 4: "prior_logits"}
 _HINTS = {1: "", 2: "", 3: "", 4: " (logits must be finite or -inf, with a finite one in every row)"}
+OVERFLOW = 5
+
+
+def overflow_message(simulation: int) -> str:
+    """The error for :data:`OVERFLOW`: what overflowed and what to do."""
+    return (
+        f"the search's values overflowed float64 at simulation {simulation}: the model's rewards, values, discounts "
+        "or the search settings are too large in magnitude (backed-up values, Q or sigma reached NaN/inf); "
+        "scale rewards and values down (e.g. to [-1e6, 1e6]) and keep discounts in [0, 1]"
+    )
 
 
 @njit(cache=True, inline="always")
-def _gumbel_completed_q(tree_rewards, tree_discounts, tree_values, visits, logits, raw_value, node_value, params, q, out):
+def _gumbel_completed_q(tree_rewards, tree_discounts, tree_values, visits, logits, raw_value, params, q, out):
+    """``sigma(completed Q)`` of one node into ``out`` ``[A]``; False when it overflowed."""
     node_qvalues(tree_rewards, tree_discounts, tree_values, q)
     completed_by_mix_value(
         q,
         visits,
         logits,
         raw_value,
-        node_value,
         params[P_VALUE_SCALE],
         params[P_MAXVISIT_INIT],
         params[P_RESCALE] > 0,
         params[P_USE_MIXED] > 0,
         out,
     )
+    return all_finite(out)
 
 
 @njit(cache=True)
@@ -75,6 +84,7 @@ def select_batch(
 ):
     """Descend each of the B trees from its root to the edge the simulation ends on.
 
+    Returns 0, or ``OVERFLOW`` when a node's scores are not finite (then the outputs are incomplete).
     Writes ``out_parent[b]``, ``out_action[b]`` (the edge) and ``out_expand[b]`` (True when the edge
     leads to a new node, so the model must be called; False when the walk stopped on an existing node at
     ``max_depth`` or after a terminal step (discount 0), whose own value is backed up instead). ``scratch`` is a ``[3, A]`` float64 work buffer.
@@ -91,21 +101,23 @@ def select_batch(
             if policy == MUZERO:
                 node_qvalues(children_rewards[b, node], children_discounts[b, node], children_values[b, node], q)
                 min_max_normalised(q, visits, value_bounds[b, 0], value_bounds[b, 1], scores)
+                if not all_finite(scores):
+                    return OVERFLOW
                 softmax(logits, probs)
                 action = puct_action(probs, visits, node_visits[b, node], scores, legal, params[P_PB_C_INIT], params[P_PB_C_BASE])
             else:
-                _gumbel_completed_q(
+                if not _gumbel_completed_q(
                     children_rewards[b, node],
                     children_discounts[b, node],
                     children_values[b, node],
                     visits,
                     logits,
                     raw_values[b, node],
-                    node_values[b, node],
                     params,
                     q,
                     scores,
-                )
+                ):
+                    return OVERFLOW
                 if depth == 0:
                     simulation_index = 0
                     for a in range(num_actions):
@@ -115,6 +127,8 @@ def select_batch(
                 else:
                     for a in range(num_actions):
                         scores[a] = logits[a] + scores[a]
+                        if not scores[a] < np.inf:  # -inf (a ruled-out action) is fine; NaN and +inf are not
+                            return OVERFLOW
                     softmax(scores, probs)
                     action = gumbel_interior_action(probs, visits, legal)
             child = children_index[b, node, action]
@@ -127,6 +141,7 @@ def select_batch(
                 out_expand[b] = child == UNVISITED
                 break
             node = child
+    return 0
 
 
 @njit(cache=True)
@@ -162,7 +177,8 @@ def expand_and_backup_batch(
     """Add the new nodes the model just evaluated and back their values up to the roots.
 
     Returns 0, or a code naming the first model output with a NaN/inf among the expanded trees (the
-    tree is then left unchanged for that simulation from that batch element on).
+    tree is then left unchanged), or ``OVERFLOW`` when finite outputs made a backed-up value or the
+    tree's Q bounds leave float64's range (checked at the root, where every overflow arrives).
     """
     batch_size, max_nodes, num_actions = children_index.shape
     for b in range(batch_size):
@@ -224,38 +240,11 @@ def expand_and_backup_batch(
                 value_bounds[b, 0] = min(value_bounds[b, 0], q)
                 value_bounds[b, 1] = max(value_bounds[b, 1], q)
             index = p
+        if not np.isfinite(node_values[b, ROOT_INDEX]):
+            return OVERFLOW
+        if update_bounds and not np.isfinite(value_bounds[b, 1] - value_bounds[b, 0]):
+            return OVERFLOW
     return 0
-
-
-def to_numpy(x: Any) -> np.ndarray:
-    """numpy view of a model output; torch tensors (any device) are detached and copied to the CPU."""
-    if isinstance(x, np.ndarray):
-        return x
-    if hasattr(x, "detach"):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
-
-
-def _unpack_recurrent_result(result: Any) -> tuple[RecurrentOutput, Any]:
-    if isinstance(result, RecurrentOutput) or not (isinstance(result, tuple) and len(result) == 2):
-        raise TypeError(f"recurrent_fn must return (RecurrentOutput, new_embedding); got {type(result).__name__}")
-    if not isinstance(result[0], RecurrentOutput):
-        raise TypeError(f"recurrent_fn must return (RecurrentOutput, new_embedding); got {type(result[0]).__name__} first")
-    return result
-
-
-def _check_recurrent_output(output: RecurrentOutput, batch_size: int, num_actions: int) -> tuple[np.ndarray, ...]:
-    reward, discount, value = to_numpy(output.reward), to_numpy(output.discount), to_numpy(output.value)
-    logits = to_numpy(output.prior_logits)
-    for name, arr, shape in (
-        ("reward", reward, (batch_size,)),
-        ("discount", discount, (batch_size,)),
-        ("value", value, (batch_size,)),
-        ("prior_logits", logits, (batch_size, num_actions)),
-    ):
-        if arr.shape != shape:
-            raise ValueError(f"recurrent_fn returned {name} of shape {arr.shape}; expected {shape}")
-    return reward, discount, logits, value
 
 
 def run_search(
@@ -274,8 +263,10 @@ def run_search(
 ) -> Tree:
     """Run ``num_simulations`` batched simulations on a tree whose roots are already set up."""
     if isinstance(recurrent_fn, JitRecurrentFn):
-        _run_jit(tree, store, recurrent_fn, num_simulations, policy, params, considered_table, num_considered, max_depth,
-                 discount_sign, update_bounds)  # fmt: skip
+        from gym_planning.search.jit_search import run_jit  # imports this module's kernels
+
+        run_jit(tree, store, recurrent_fn, num_simulations, policy, params, considered_table, num_considered, max_depth,
+                discount_sign, update_bounds)  # fmt: skip
         return tree
     batch_size, _, num_actions = tree.children_index.shape
     parent = np.zeros(batch_size, np.int32)
@@ -286,29 +277,13 @@ def run_search(
     rows = np.arange(batch_size)
     scratch = np.empty((3, num_actions))
     for simulation in range(num_simulations):
-        select_batch(
-            tree.children_index,
-            tree.children_visits,
-            tree.children_prior_logits,
-            tree.children_legal,
-            tree.children_rewards,
-            tree.children_discounts,
-            tree.children_values,
-            tree.node_visits,
-            tree.raw_values,
-            tree.node_values,
-            tree.value_bounds,
-            tree.root_gumbel,
-            policy,
-            params,
-            considered_table,
-            num_considered,
-            max_depth,
-            parent,
-            action,
-            expand,
-            scratch,
-        )
+        if select_batch(
+            tree.children_index, tree.children_visits, tree.children_prior_logits, tree.children_legal,
+            tree.children_rewards, tree.children_discounts, tree.children_values, tree.node_visits, tree.raw_values,
+            tree.node_values, tree.value_bounds, tree.root_gumbel, policy, params, considered_table, num_considered,
+            max_depth, parent, action, expand, scratch,
+        ):  # fmt: skip
+            raise ValueError(overflow_message(simulation))
         # Only the trees that expand a new node ask the model: a perfect model then steps no env copy
         # for the others (walks that stopped at max_depth or a terminal step).
         expanding = rows if expand.all() else np.flatnonzero(expand)
@@ -322,34 +297,14 @@ def run_search(
             logits = np.zeros((batch_size, num_actions))
             legal = all_legal
         code = expand_and_backup_batch(
-            tree.children_index,
-            tree.children_visits,
-            tree.children_prior_logits,
-            tree.children_legal,
-            tree.children_rewards,
-            tree.children_discounts,
-            tree.children_values,
-            tree.node_visits,
-            tree.raw_values,
-            tree.node_values,
-            tree.parents,
-            tree.action_from_parent,
-            tree.node_depth,
-            tree.embedding_slots,
-            tree.num_nodes,
-            tree.value_bounds,
-            update_bounds,
-            parent,
-            action,
-            expand,
-            reward,
-            discount,
-            logits,
-            value,
-            legal,
-            discount_sign,
-            slots,
-        )
+            tree.children_index, tree.children_visits, tree.children_prior_logits, tree.children_legal,
+            tree.children_rewards, tree.children_discounts, tree.children_values, tree.node_visits, tree.raw_values,
+            tree.node_values, tree.parents, tree.action_from_parent, tree.node_depth, tree.embedding_slots,
+            tree.num_nodes, tree.value_bounds, update_bounds, parent, action, expand, reward, discount, logits, value,
+            legal, discount_sign, slots,
+        )  # fmt: skip
+        if code == OVERFLOW:
+            raise ValueError(overflow_message(simulation))
         if code:
             raise ValueError(f"recurrent_fn returned a NaN or infinite {_OUTPUT_FIELDS[code]} at simulation {simulation}{_HINTS[code]}")
         if expanding.size:
@@ -361,11 +316,11 @@ def _call_model(recurrent_fn, embedding, action, expanding, all_legal):
     """Call the model on the ``K`` expanding rows and spread its outputs over the ``B`` trees."""
     batch_size, num_actions = all_legal.shape
     num_rows = expanding.shape[0]
-    output, new_embedding = _unpack_recurrent_result(recurrent_fn(embedding, action))
-    reward, discount, logits, value = _check_recurrent_output(output, num_rows, num_actions)
+    output, new_embedding = unpack_recurrent_result(recurrent_fn(embedding, action))
+    reward, discount, logits, value = check_recurrent_output(output, num_rows, num_actions)
     if len(new_embedding) != num_rows:
         raise ValueError(f"recurrent_fn returned {len(new_embedding)} new embeddings; expected one per action, {num_rows}")
-    legal = None if output.legal_mask is None else _check_child_mask(to_numpy(output.legal_mask), num_rows, num_actions)
+    legal = None if output.legal_mask is None else check_child_mask(to_numpy(output.legal_mask), num_rows, num_actions)
     if num_rows < batch_size:
         full = np.zeros(batch_size), np.zeros(batch_size), np.zeros((batch_size, num_actions)), np.zeros(batch_size)
         for target, part in zip(full, (reward, discount, logits, value)):
@@ -378,166 +333,3 @@ def _call_model(recurrent_fn, embedding, action, expanding, all_legal):
     if legal is None:
         legal = all_legal
     return reward, discount, logits, value, legal, new_embedding
-
-
-def _run_jit(tree, store, model, num_simulations, policy, params, considered_table, num_considered, max_depth,
-             discount_sign, update_bounds) -> None:  # fmt: skip
-    if not (isinstance(store.data, np.ndarray) and store.data.ndim == 2):
-        raise TypeError("a JitRecurrentFn needs the root embedding as a 2-D numpy array [B, E]")
-    if store.data.dtype not in _EMBEDDING_TYPES:
-        raise TypeError(f"a JitRecurrentFn needs a float64 or int64 root embedding; got {store.data.dtype}")
-    model_params = np.asarray(model.params)
-    if model_params.dtype != np.float64 or model_params.ndim != 1:
-        raise TypeError(
-            f"JitRecurrentFn.params must be a 1-D float64 array; got {model_params.dtype} of shape {model_params.shape}"
-        )
-    code = run_search_jit(
-        tree.children_index, tree.children_visits, tree.children_prior_logits, tree.children_legal, tree.children_rewards,
-        tree.children_discounts, tree.children_values, tree.node_visits, tree.raw_values, tree.node_values, tree.parents,
-        tree.action_from_parent, tree.node_depth, tree.embedding_slots, tree.num_nodes, tree.value_bounds, tree.root_gumbel,
-        policy, params, considered_table, num_considered, max_depth, discount_sign, update_bounds,
-        _compiled_model(model.fn, store.data.dtype), np.ascontiguousarray(model_params), store.data, num_simulations,
-    )  # fmt: skip
-    if code:
-        field, simulation = divmod(code, num_simulations + 1)
-        raise ValueError(
-            f"the jitted model returned a NaN or infinite {_OUTPUT_FIELDS[field]} at simulation {simulation}{_HINTS[field]}"
-        )
-
-
-def _check_child_mask(mask: np.ndarray, batch_size: int, num_actions: int) -> np.ndarray:
-    if mask.shape != (batch_size, num_actions):
-        raise ValueError(f"recurrent_fn returned legal_mask of shape {mask.shape}; expected [B, A] = {(batch_size, num_actions)}")
-    if mask.dtype != np.bool_:
-        if not np.isin(mask, (0, 1)).all():
-            raise ValueError("recurrent_fn returned a legal_mask that is neither boolean (True = legal) nor 0/1")
-        mask = mask.astype(np.bool_)
-    # A state with no legal action is terminal for a perfect model; keep it searchable (discount 0 ends it).
-    empty = ~mask.any(axis=1)
-    if empty.any():
-        mask = mask.copy()
-        mask[empty] = True
-    return mask
-
-
-def _model_signature(embedding_type: types.Type) -> types.Type:
-    vector, matrix, embedding = types.float64[::1], types.float64[:, ::1], embedding_type[:, ::1]
-    return types.void(vector, embedding, types.int64[::1], vector, vector, matrix, vector, types.boolean[:, ::1], embedding)
-
-
-_EMBEDDING_TYPES = {np.dtype(np.float64): types.float64, np.dtype(np.int64): types.int64}
-
-
-class _CompiledModel(WrapperAddressProtocol):
-    """A Numba model function as a first-class function of a fixed signature.
-
-    Passing it (rather than the dispatcher) keeps :func:`run_search_jit` generic over models, so Numba
-    caches the search loop on disk once instead of recompiling it for every model in every process.
-    """
-
-    def __init__(self, fn: Any, embedding_dtype: np.dtype):
-        self._signature = _model_signature(_EMBEDDING_TYPES[embedding_dtype])
-        try:
-            self._address = _get_wrapper_address(fn, self._signature)
-        except Exception as error:
-            raise TypeError(
-                "JitRecurrentFn.fn must be an @njit function accepting (params float64[B], embedding "
-                f"{embedding_dtype}[B, E], action int64[B], reward, discount, prior_logits, value, legal_mask, "
-                f"new_embedding); compiling it failed: {error}"
-            ) from None
-
-    def __wrapper_address__(self) -> int:
-        return self._address
-
-    def signature(self) -> types.Type:
-        return self._signature
-
-
-_COMPILED_MODELS: dict[tuple[Any, np.dtype], _CompiledModel] = {}
-
-
-def _compiled_model(fn: Any, embedding_dtype: np.dtype) -> _CompiledModel:
-    key = (fn, embedding_dtype)
-    if key not in _COMPILED_MODELS:
-        _COMPILED_MODELS[key] = _CompiledModel(fn, embedding_dtype)
-    return _COMPILED_MODELS[key]
-
-
-@njit(cache=True)
-def run_search_jit(
-    children_index,
-    children_visits,
-    children_prior_logits,
-    children_legal,
-    children_rewards,
-    children_discounts,
-    children_values,
-    node_visits,
-    raw_values,
-    node_values,
-    parents,
-    action_from_parent,
-    node_depth,
-    embedding_slots,
-    num_nodes,
-    value_bounds,
-    root_gumbel,
-    policy,
-    params,
-    considered_table,
-    num_considered,
-    max_depth,
-    discount_sign,
-    update_bounds,
-    model_fn,
-    model_params,
-    store,
-    num_simulations,
-):
-    """:func:`run_search` with a Numba model: the same kernels, with the model call compiled in.
-
-    ``store`` is the ``[B * N, E]`` embedding array. Returns 0, or ``code * (num_simulations + 1) + simulation``
-    with the expansion kernel's error code.
-    """
-    batch_size, _, num_actions = children_index.shape
-    parent = np.zeros(batch_size, np.int32)
-    action = np.zeros(batch_size, np.int64)
-    expand = np.zeros(batch_size, np.bool_)
-    slots = np.zeros(batch_size, np.int64)
-    reward = np.zeros(batch_size)
-    discount = np.zeros(batch_size)
-    value = np.zeros(batch_size)
-    logits = np.zeros((batch_size, num_actions))
-    legal = np.ones((batch_size, num_actions), np.bool_)
-    embedding = np.empty((batch_size, store.shape[1]), store.dtype)
-    new_embedding = np.empty((batch_size, store.shape[1]), store.dtype)
-    scratch = np.empty((3, num_actions))
-    for simulation in range(num_simulations):
-        select_batch(
-            children_index, children_visits, children_prior_logits, children_legal, children_rewards,
-            children_discounts, children_values, node_visits, raw_values, node_values, value_bounds, root_gumbel,
-            policy, params, considered_table, num_considered, max_depth, parent, action, expand, scratch,
-        )  # fmt: skip
-        for b in range(batch_size):
-            embedding[b] = store[embedding_slots[b, parent[b]]]
-        legal[:] = True
-        model_fn(model_params, embedding, action, reward, discount, logits, value, legal, new_embedding)
-        for b in range(batch_size):
-            empty = True
-            for a in range(num_actions):
-                if legal[b, a]:
-                    empty = False
-            if empty:  # terminal for a perfect model: keep it searchable, its discount 0 ends the value
-                legal[b, :] = True
-        code = expand_and_backup_batch(
-            children_index, children_visits, children_prior_logits, children_legal, children_rewards,
-            children_discounts, children_values, node_visits, raw_values, node_values, parents, action_from_parent,
-            node_depth, embedding_slots, num_nodes, value_bounds, update_bounds, parent, action, expand, reward,
-            discount, logits, value, legal, discount_sign, slots,
-        )  # fmt: skip
-        if code:
-            return code * (num_simulations + 1) + simulation
-        for b in range(batch_size):
-            if expand[b]:
-                store[slots[b]] = new_embedding[b]
-    return 0

@@ -1,6 +1,7 @@
 """The search tree: a batch of B trees stored as a struct of preallocated numpy arrays.
 
-Shapes: ``B`` trees, ``N = num_simulations + 1`` nodes per tree, ``A`` actions. Node 0 is the
+Shapes: ``B`` trees, ``N = num_simulations + 1`` nodes per tree (fewer when ``max_depth`` bounds the
+tree: see :func:`max_tree_nodes`), ``A`` actions. Node 0 is the
 root; a node first expanded by a simulation gets the next free index (``num_nodes``). Node
 embeddings are not stored here: ``embedding_slots[b, n]`` names where the caller's embedding store
 keeps node ``n`` of tree ``b``.
@@ -20,6 +21,21 @@ import numpy as np
 ROOT_INDEX = 0
 NO_PARENT = -1
 UNVISITED = -1
+
+
+def max_tree_nodes(num_simulations: int, num_actions: int, max_depth: int | None) -> int:
+    """Nodes a tree can hold: the root plus one per simulation (``N = num_simulations + 1``), but no more
+    than a full ``A``-ary tree of ``max_depth`` levels below the root (``1 + A + ... + A^max_depth``)."""
+    limit = num_simulations + 1
+    if max_depth is None:
+        return limit
+    total, level = 1, 1
+    for _ in range(int(max_depth)):
+        level *= num_actions
+        total += level
+        if total >= limit:
+            return limit
+    return total
 
 
 class SearchSummary(NamedTuple):

@@ -224,7 +224,7 @@ def completed_qvalues(
 ) -> list[float]:
     """Gumbel MuZero's ``sigma(completed Q)`` at ``node`` over all ``A`` actions (mctx's
     ``qtransform_completed_by_mix_value``): unvisited actions get the mixed value (or the node's
-    value), then optional min-max rescaling over all actions, then the visit scale."""
+    raw model value), then optional min-max rescaling over all actions, then the visit scale."""
     num_actions = len(node.prior_logits)
     probs = softmax(node.prior_logits)
     visited = sorted(node.children)
@@ -236,7 +236,7 @@ def completed_qvalues(
     for a in visited:
         weighted_q += max(TINY, probs[a]) * node.q(a) / prob_mass
     mixed = (node.raw_value + total_visits * weighted_q) / (total_visits + 1.0)
-    stand_in = mixed if use_mixed_value else node.value
+    stand_in = mixed if use_mixed_value else node.raw_value
     completed = [node.q(a) if a in node.children else stand_in for a in range(num_actions)]
     if rescale_values:
         low, high = min(completed), max(completed)

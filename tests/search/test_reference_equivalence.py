@@ -29,6 +29,7 @@ from gym_planning.search import (
     gumbel_muzero_policy,
     muzero_policy,
 )
+from gym_planning.search.tree import max_tree_nodes
 from tests.search.reference import (
     HashModel,
     RandomModel,
@@ -112,7 +113,7 @@ def root_output(case: Case, models: list[RandomModel]) -> RootOutput:
 
 def expected_tree(case: Case, results: list[ReferenceResult], gumbel: np.ndarray) -> Tree:
     """The array tree the core should build, filled in from the reference's node objects."""
-    num_nodes = case.num_simulations + 1
+    num_nodes = max_tree_nodes(case.num_simulations, case.num_actions, case.max_depth)
     tree = Tree.allocate(case.batch_size, num_nodes, case.num_actions)
     for b, result in enumerate(results):
         tree.num_nodes[b] = result.num_nodes

@@ -142,9 +142,9 @@ def test_max_depth_below_one(policy, max_depth) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        (dict(temperature=-1.0), "temperature must be >= 0"),
+        (dict(temperature=-1.0), "temperature must be a finite number >= 0"),
         (dict(dirichlet_fraction=1.5), r"dirichlet_fraction must be in \[0, 1\]"),
-        (dict(dirichlet_alpha=0.0), "dirichlet_alpha must be > 0"),
+        (dict(dirichlet_alpha=0.0), "dirichlet_alpha must be a finite number > 0"),
         (dict(value_bounds=(1.0, 1.0)), "value_bounds must be"),
     ],
 )
@@ -154,7 +154,7 @@ def test_bad_muzero_settings(kwargs, message) -> None:
 
 
 def test_bad_gumbel_settings() -> None:
-    with pytest.raises(ValueError, match="max_num_considered_actions must be >= 1"):
+    with pytest.raises(ValueError, match="max_num_considered_actions must be an integer >= 1"):
         search(gumbel_muzero_policy, max_num_considered_actions=0)
 
 
