@@ -153,6 +153,8 @@ def test_sb3_api_evaluate_callbacks_logger(tmp_path):
     header = (tmp_path / "log" / "progress.csv").read_text().splitlines()[0].split(",")
     for key in ("rollout/ep_rew_mean", "train/loss_value", "train/loss_reward", "train/loss_policy", "time/fps"):
         assert key in header
+    for phase in ("search", "env", "targets", "gradient"):
+        assert f"time/{phase}_s" in header and model.phase_seconds[phase] > 0
     # predict takes one observation or a batch; evaluate_policy runs batched searches over both envs.
     single, _ = model.predict(np.eye(LENGTH, dtype=np.float32)[0], deterministic=True)
     assert np.ndim(single) == 0
@@ -220,6 +222,9 @@ def test_unembeddable_observation_spaces_are_named():
         (dict(search="alphazero"), "search must be"),
         (dict(num_simulations=0), "num_simulations"),
         (dict(reanalyse_fraction=2.0), "reanalyse"),
+        (dict(replay_ratio=0.0), "replay_ratio must be > 0"),
+        (dict(inference="jax"), "inference must be 'auto', 'numba' or 'torch'"),
+        (dict(weight_decay=0.5, policy_kwargs=dict(optimizer_kwargs=dict(weight_decay=0.1))), "weight_decay is set twice"),
     ],
 )
 def test_bad_hyperparameters_raise(kwargs, match):
@@ -265,3 +270,9 @@ def test_target_network_is_refreshed_every_interval():
     frozen = MuZero("MlpPolicy", make_corridor(LENGTH), seed=0, target_update_interval=10**6, **dict(TINY, learning_starts=32))
     frozen.learn(48)
     assert all(th.equal(frozen.policy.target_network.state_dict()[k], initial[k]) for k in initial)
+
+
+def test_weight_decay_reaches_the_optimizer_beside_other_optimizer_kwargs():
+    model = MuZero("MlpPolicy", make_corridor(LENGTH), weight_decay=0.5, policy_kwargs=dict(optimizer_kwargs=dict(eps=1e-5)))
+    group = model.policy.optimizer.param_groups[0]
+    assert group["weight_decay"] == 0.5 and group["eps"] == 1e-5 and group["fused"] is True

@@ -208,8 +208,11 @@ class MuZero(BaseAlgorithm):
             raise ValueError(f"discount must be in (0, 1]; got {discount}")
         if target_update_interval < 0:
             raise ValueError(f"target_update_interval must be >= 0; got {target_update_interval}")
-        if replay_ratio < 0:
-            raise ValueError(f"replay_ratio must be >= 0; got {replay_ratio}")
+        if not replay_ratio > 0:
+            raise ValueError(
+                f"replay_ratio must be > 0 (gradient steps per env step); got {replay_ratio}: "
+                "to collect without training, set learning_starts above total_timesteps"
+            )
         if buffer_size < learning_starts:
             raise ValueError(
                 f"buffer_size ({buffer_size}) < learning_starts ({learning_starts}): the replay would drop steps "
