@@ -688,7 +688,7 @@ class MuZero(BaseAlgorithm):
                 loss, terms, priorities = self._unroll_loss(batch, value_targets, policy_targets)
                 self.policy.optimizer.zero_grad()
                 loss.backward()
-                th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+                th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm, foreach=True)
                 self.policy.optimizer.step()
                 self.replay_buffer.update_priorities(batch.flat_index, priorities)
             if self._compiled is not None:
