@@ -2,7 +2,7 @@
 
     python -m benchmarks.learning                 # CartPole-v1 and Acrobot-v1, 1 seed, 20,000 env steps each
     python -m benchmarks.learning --quick         # CartPole-v1 only, 1 seed, 8,000 env steps
-    python -m benchmarks.learning --envs CartPole-v1 --seeds 3          # the speed issue's comparison
+    python -m benchmarks.learning --envs CartPole-v1 --seeds 3 --eval-every 1000 [--fast-cpu]   # the speed comparison
     python -m benchmarks.learning --algos MuZero --set num_simulations=8 --set batch_size=64  # a MuZero variant
 
 Every ``--eval-every`` env steps each agent is evaluated on 20 episodes (MuZero: deterministic search;
@@ -38,7 +38,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
 
-from gym_planning.agents.muzero import MuZero
+from gym_planning.agents.muzero import FAST_CPU_SETTINGS, MuZero
 from gym_planning.agents.muzero.muzero import PHASES
 
 THRESHOLDS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0}
@@ -305,6 +305,7 @@ def main() -> None:
     parser.add_argument("--algos", nargs="+", default=list(FACTORIES), choices=list(FACTORIES))
     parser.add_argument("--envs", nargs="+", default=list(THRESHOLDS), choices=list(THRESHOLDS))
     parser.add_argument("--device", default="auto", help="torch device for all agents")
+    parser.add_argument("--fast-cpu", action="store_true", help="MuZero with FAST_CPU_SETTINGS (before any --set)")
     parser.add_argument("--set", dest="overrides", action="append", type=_parse_override, default=[],
                         help="MuZero keyword argument KEY=VALUE (repeatable; n_envs=N sets its env count)")  # fmt: skip
     parser.add_argument("--stop-at-threshold", action="store_true", help="end each run at its first evaluation >= threshold")
@@ -320,7 +321,8 @@ def main() -> None:
     for env_id in envs:
         for seed in range(args.first_seed, args.first_seed + seeds):
             for algo in args.algos:
-                overrides = dict(args.overrides) if algo == "MuZero" else {}
+                base = FAST_CPU_SETTINGS if args.fast_cpu else {}
+                overrides = {**base, **dict(args.overrides)} if algo == "MuZero" else {}
                 record = runner(algo, env_id, seed, env_steps, args.eval_every, args.device, overrides, args.stop_at_threshold)
                 print(f"{algo} {env_id} seed {seed}: final {record.final_mean_return:.1f}, threshold at "
                       f"{record.steps_to_threshold} steps / {record.wall_s_to_threshold} train s, "

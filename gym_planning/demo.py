@@ -21,6 +21,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from gym_planning.agents import MuZero
+from gym_planning.agents.muzero import FAST_CPU_SETTINGS
 
 ENV_ID = "CartPole-v1"
 
@@ -75,7 +76,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)  # tiny networks: on a few cores, more threads only contend
 
     print(f"Training MuZero and PPO on {ENV_ID} for {args.steps:,} env steps each (CPU) ...")
-    muzero = MuZero("MlpPolicy", make_vec_env(ENV_ID, n_envs=4, seed=args.seed), seed=args.seed)
+    env = make_vec_env(ENV_ID, n_envs=4, seed=args.seed)
+    muzero = MuZero("MlpPolicy", env, seed=args.seed, **FAST_CPU_SETTINGS)
     muzero_curve = train(muzero, args.steps, args.eval_every, args.episodes, args.seed)
     ppo_curve = train(ppo_zoo(args.seed), args.steps, args.eval_every, args.episodes, args.seed)
 

@@ -1,10 +1,11 @@
 """MuZero as a Stable-Baselines3 algorithm."""
 
 from gym_planning.agents.muzero.buffer import GameSegmentBuffer, UnrollTargets
-from gym_planning.agents.muzero.muzero import MuZero, visit_temperature_schedule
+from gym_planning.agents.muzero.muzero import FAST_CPU_SETTINGS, MuZero, visit_temperature_schedule
 from gym_planning.agents.muzero.policies import CnnPolicy, MlpPolicy, MuZeroPolicy
 
 __all__ = [
+    "FAST_CPU_SETTINGS",
     "CnnPolicy",
     "GameSegmentBuffer",
     "MlpPolicy",
