@@ -2,13 +2,14 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SYS_PY ?= python3
-EXTRAS ?= dev,atari,dmc,go
+# bench brings mctx (and jax on the CPU): the tests compare our search with it tree for tree.
+EXTRAS ?= dev,atari,dmc,go,bench
 
 .PHONY: demo test bench-search install clean
 
 # A GPU machine ships its own CUDA torch: reuse it through system site-packages and never reinstall it.
 # Elsewhere, take the CPU wheel torch==2.13.0 (on the machine's disk) before anything can pull a CUDA build.
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	@if $(SYS_PY) -c "import torch" 2>/dev/null; then \
 	    $(SYS_PY) -m venv --system-site-packages $(VENV); \
 	else \
@@ -26,7 +27,6 @@ test: $(VENV)/.installed
 	$(PY) -m pytest -q
 
 bench-search: $(VENV)/.installed
-	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) -m benchmarks.search
 
 clean:
