@@ -2,8 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SYS_PY ?= python3
-# bench brings mctx (and jax on the CPU): the tests compare our search with it tree for tree.
-EXTRAS ?= dev,atari,dmc,go,bench
+EXTRAS ?= dev,atari,dmc,go
 
 .PHONY: demo test bench-search install clean
 
@@ -27,6 +26,7 @@ test: $(VENV)/.installed
 	$(PY) -m pytest -q
 
 bench-search: $(VENV)/.installed
+	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) -m benchmarks.search
 
 clean:
