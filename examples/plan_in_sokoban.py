@@ -1,9 +1,10 @@
 """Plan in Sokoban with the environment itself as the model, no learning at all.
 
-    python examples/plan_in_sokoban.py [--simulations 200] [--levels 3]
+    python examples/plan_in_sokoban.py [--simulations 200] [--levels 3] [--search gumbel|muzero]
 
-A uniform prior, leaf values from random rollouts, and a Gumbel MuZero search over copies of the env
-(``SimulatorModel``, restored from ``get_state`` snapshots). Small 6x6 rooms with 1 box keep it quick.
+A uniform prior, leaf values from random rollouts, and a Gumbel MuZero search (the default; ``--search muzero``
+for pUCT) over copies of the env (``SimulatorModel``, restored from ``get_state`` snapshots). Small 6x6 rooms
+with 1 box keep it quick.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--simulations", type=int, default=200)
     parser.add_argument("--levels", type=int, default=3)
     parser.add_argument("--rollout-steps", type=int, default=10)
-    parser.add_argument("--search", choices=["muzero", "gumbel"], default="muzero")
+    parser.add_argument("--search", choices=["gumbel", "muzero"], default="gumbel")
     args = parser.parse_args(argv)
 
     env = gym.make("gym_planning/Sokoban-v0", dim_room=(6, 6), num_boxes=1, max_steps=40)

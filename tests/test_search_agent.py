@@ -75,8 +75,10 @@ def test_search_improves_an_untrained_dqn_guide():
     vec_env = make_vec_env("CartPole-v1", n_envs=2, seed=1, env_kwargs=dict(max_episode_steps=100))
     dqn = DQN("MlpPolicy", vec_env, policy_kwargs=dict(net_arch=[16]), seed=1)
     alone, _ = evaluate_policy(dqn, vec_env, n_eval_episodes=2)
-    agent = SearchAgent(dqn, SimulatorModel(vec_env, rollout_steps=10, discount=dqn.gamma, seed=1), num_simulations=8)
-    assert SearchAgent is type(agent) and agent.model.guide is dqn  # the simulator took the agent's guide
+    simulator = SimulatorModel(vec_env, rollout_steps=10, discount=dqn.gamma, seed=1)
+    assert simulator.guide is None
+    agent = SearchAgent(dqn, simulator, num_simulations=8)
+    assert agent.model is simulator and simulator.guide is dqn  # the simulator took the agent's guide
     searched, _ = evaluate_policy(agent, vec_env, n_eval_episodes=2)
     assert alone < 50
     assert searched >= 80
@@ -117,11 +119,18 @@ def test_search_with_a_muzero_agent_and_its_learned_model():
     from gym_planning.agents.muzero import MuZero
 
     vec_env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
-    muzero = MuZero("MlpPolicy", vec_env, seed=0, policy_kwargs=dict(network_kwargs=dict(latent_dim=8)))
+    muzero = MuZero("MlpPolicy", vec_env, seed=0, num_simulations=4, policy_kwargs=dict(network_kwargs=dict(latent_dim=8)))
+    # Untrained, every value is about 0 and the priors tie (the search would take action 0); a policy head biased
+    # towards action 1 must steer a search that uses the agent's own network.
+    with th.no_grad():
+        muzero.policy.network.policy_net[-1].bias.copy_(th.tensor([0.0, 3.0]))
     agent = SearchAgent(muzero, num_simulations=4, seed=0)  # no model: the agent's learned model
     assert agent.model is muzero.policy.network
-    action, _ = agent.predict(vec_env.reset(), deterministic=True)
-    assert action.shape == (2,) and set(action.tolist()) <= {0, 1}
+    obs = vec_env.reset()
+    action, _ = agent.predict(obs, deterministic=True)
+    np.testing.assert_array_equal(action, [1, 1])
+    np.testing.assert_array_equal(agent.last_search.tree.summary().visit_counts, [[0, 4], [0, 4]])
+    np.testing.assert_array_equal(action, muzero.predict(obs, deterministic=True)[0])  # MuZero's own search agrees
     # The same agent as a guide for the true simulator.
     simulator_agent = SearchAgent(muzero, SimulatorModel(vec_env), num_simulations=4, seed=0)
     assert simulator_agent.predict(vec_env.reset(), deterministic=True)[0].shape == (2,)

@@ -52,8 +52,9 @@ def run_jit(tree: Tree, store: EmbeddingStore, model: JitRecurrentFn, num_simula
         field, simulation = divmod(code, num_simulations + 1)
         if field == OVERFLOW:
             raise ValueError(overflow_message(simulation))
+        hint = _HINTS.get(field, "")
         raise ValueError(
-            f"the jitted model returned a NaN or infinite {_OUTPUT_FIELDS[field]} at simulation {simulation}{_HINTS[field]}"
+            f"the jitted model returned a NaN or infinite {_OUTPUT_FIELDS[field]} at simulation {simulation}{hint}"
         )
 
 

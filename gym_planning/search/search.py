@@ -27,7 +27,8 @@ P_PB_C_INIT, P_PB_C_BASE, P_VALUE_SCALE, P_MAXVISIT_INIT, P_RESCALE, P_USE_MIXED
 # Error codes of the kernels: which model output held a NaN or infinity, or OVERFLOW when finite outputs
 # were so large that the search's own arithmetic (backed-up values, Q, sigma) left float64's range.
 _OUTPUT_FIELDS = {1: "reward", 2: "discount", 3: "value", 4: "prior_logits"}
-_HINTS = {1: "", 2: "", 3: "", 4: " (logits must be finite or -inf, with a finite one in every row)"}
+# Advice appended to an error code's message; only the prior logits have one.
+_HINTS = {4: " (logits must be finite or -inf, with a finite one in every row)"}
 OVERFLOW = 5
 
 
@@ -306,7 +307,8 @@ def run_search(
         if code == OVERFLOW:
             raise ValueError(overflow_message(simulation))
         if code:
-            raise ValueError(f"recurrent_fn returned a NaN or infinite {_OUTPUT_FIELDS[code]} at simulation {simulation}{_HINTS[code]}")
+            hint = _HINTS.get(code, "")
+            raise ValueError(f"recurrent_fn returned a NaN or infinite {_OUTPUT_FIELDS[code]} at simulation {simulation}{hint}")
         if expanding.size:
             store.scatter(slots[expanding], new_embedding)
     return tree

@@ -159,7 +159,7 @@ def test_sb3_api_evaluate_callbacks_logger(tmp_path):
     single, _ = model.predict(np.eye(LENGTH, dtype=np.float32)[0], deterministic=True)
     assert np.ndim(single) == 0
     mean, _ = evaluate_policy(model, env, n_eval_episodes=4, warn=False)
-    assert 0.0 <= mean <= 1.0
+    assert mean == 1.0  # 200 steps are enough for this seed: all four episodes reach the goal
 
 
 def test_stopping_callback_ends_training():
@@ -248,7 +248,10 @@ def test_cnn_policy_trains_on_images():
     settings = dict(TINY, learning_starts=16, batch_size=8, policy_kwargs=dict(network_kwargs=network_kwargs))
     model = MuZero("CnnPolicy", gym.wrappers.TimeLimit(ImageCorridor(), 12), seed=0, **settings).learn(40)
     assert model._n_updates > 0
-    assert model.predict(np.zeros((LENGTH, LENGTH, 1), np.uint8))[0] in (0, 1)
+    image = np.zeros((LENGTH, LENGTH, 1), np.uint8)
+    # Barely trained, the search goes left (action 0) on ties; a mask allowing only right must overrule it.
+    assert model.predict(image, deterministic=True)[0] == 0
+    assert model.predict(image, deterministic=True, action_masks=np.array([False, True]))[0] == 1
 
 
 def test_predict_takes_action_masks(trained):
