@@ -22,8 +22,14 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(PY) -m gym_planning.demo
 
+# Numba's disk cache misses edits in modules that a cached kernel calls (CONTRIBUTING.md), so `make test`
+# keeps its cache in a folder named after a hash of the package's sources: any edit starts a fresh cache.
+SOURCES_HASH = $(shell find gym_planning -name '*.py' | LC_ALL=C sort | xargs cat | sha1sum | cut -c1-12)
+NUMBA_TEST_CACHE = $(VENV)/numba-cache
+
 test: $(VENV)/.installed
-	$(PY) -m pytest -q
+	@mkdir -p $(NUMBA_TEST_CACHE) && find $(NUMBA_TEST_CACHE) -mindepth 1 -maxdepth 1 ! -name $(SOURCES_HASH) -exec rm -rf {} +
+	NUMBA_CACHE_DIR=$(NUMBA_TEST_CACHE)/$(SOURCES_HASH) $(PY) -m pytest -q
 
 bench-search: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[bench]"
