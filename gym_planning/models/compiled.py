@@ -23,7 +23,7 @@ import torch as th
 from numba import njit
 from torch import nn
 
-from gym_planning.models.networks import MlpMuZeroNetwork
+from gym_planning.models.networks import HIDDEN_STATE_EPS, MlpMuZeroNetwork
 from gym_planning.models.support import TRANSFORM_EPS
 from gym_planning.search import JitRecurrentFn, RootOutput
 
@@ -33,8 +33,6 @@ _REPRESENTATION, _DYNAMICS, _REWARD, _POLICY, _VALUE = 4, 5, 6, 7, 8
 _HEADER_SIZE = 9
 # torch's nn.LayerNorm default; MlpMuZeroNetwork builds its LayerNorms with it.
 _LAYER_NORM_EPS = 1e-5
-# networks.normalize_hidden_state's default.
-_HIDDEN_NORM_EPS = 1e-5
 
 
 class NotCompilableError(TypeError):
@@ -76,6 +74,7 @@ def _mlp_layout(mlp: nn.Module, name: str) -> tuple[np.ndarray, list[th.Tensor]]
 
 
 def _network_layout(network: MlpMuZeroNetwork) -> list[tuple[np.ndarray, list[th.Tensor]]]:
+    # A subclass may compute differently, so only the exact class is copied.
     if type(network) is not MlpMuZeroNetwork:
         raise NotCompilableError(
             f"only MlpMuZeroNetwork can run compiled; got {type(network).__name__}: use inference='torch'"
@@ -90,14 +89,10 @@ def _network_layout(network: MlpMuZeroNetwork) -> list[tuple[np.ndarray, list[th
     return [_mlp_layout(module, name) for name, module in parts]
 
 
-def pack_mlp_network(network: MlpMuZeroNetwork) -> np.ndarray:
-    """The flat float64 ``params`` of ``network`` (layout in the module docstring).
-
-    :raises NotCompilableError: for anything but an :class:`MlpMuZeroNetwork` built by this package
-        (a subclass may compute differently, so it is refused too).
-    """
+def _pack(network: MlpMuZeroNetwork, layout: list[tuple[np.ndarray, list[th.Tensor]]]) -> np.ndarray:
+    """The flat float64 ``params`` of ``network`` (layout in the module docstring)."""
     blocks = []
-    for block_header, tensors in _network_layout(network):
+    for block_header, tensors in layout:
         weights = th.cat([t.reshape(-1) for t in tensors]).cpu().double().numpy()
         blocks.append(np.concatenate([block_header, weights]))
     header = np.zeros(_HEADER_SIZE)
@@ -156,7 +151,7 @@ def _normalize_hidden(hidden):
     """Min-max normalise each row to [0, 1] in place (as ``networks.normalize_hidden_state``)."""
     for b in range(hidden.shape[0]):
         low, high = hidden[b].min(), hidden[b].max()
-        hidden[b] = (hidden[b] - low) / (high - low + _HIDDEN_NORM_EPS)
+        hidden[b] = (hidden[b] - low) / (high - low + HIDDEN_STATE_EPS)
     return hidden
 
 
@@ -231,12 +226,12 @@ class CompiledMlpModel:
 
     def __init__(self, network: MlpMuZeroNetwork):
         self.network = network
-        self.params = pack_mlp_network(network)
+        layout = _network_layout(network)
+        self.params = _pack(network, layout)
         # Where each MLP's weights start in ``params``, and its tensors in that order, for :meth:`sync`.
         offsets = self.params[_REPRESENTATION:_HEADER_SIZE].astype(np.int64)
         self._blocks = [
-            (int(offset) + len(block_header), tensors)
-            for offset, (block_header, tensors) in zip(offsets, _network_layout(network))
+            (int(offset) + len(block_header), tensors) for offset, (block_header, tensors) in zip(offsets, layout)
         ]
         self._params_view = th.from_numpy(self.params)
         self._synced_version = self._weights_version()

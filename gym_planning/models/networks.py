@@ -32,7 +32,11 @@ from gym_planning.models.support import support_to_scalar
 from gym_planning.search import RecurrentOutput, RootOutput
 
 
-def normalize_hidden_state(hidden: th.Tensor, eps: float = 1e-5) -> th.Tensor:
+# Added to the range in normalize_hidden_state (the compiled copy in models/compiled.py uses it too).
+HIDDEN_STATE_EPS = 1e-5
+
+
+def normalize_hidden_state(hidden: th.Tensor, eps: float = HIDDEN_STATE_EPS) -> th.Tensor:
     """Min-max normalise each sample's hidden state to [0, 1] (over all its features)."""
     flat = hidden.flatten(1)
     low = flat.min(dim=1, keepdim=True).values
