@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from gym_planning.experiments import evaluate, report, train
 from gym_planning.experiments.studies import STUDIES
+
 
 def _study_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", choices=sorted(STUDIES), help="; ".join(f"{k}: {m.TITLE}" for k, m in sorted(STUDIES.items())))
@@ -41,7 +43,9 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[a
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per entry of :data:`COMMANDS`."""
-    parser = argparse.ArgumentParser(prog="gym-planning", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="gym-planning", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(COMMANDS) + "}")
     for name, (add_arguments, _, help_text) in COMMANDS.items():
         add_arguments(commands.add_parser(name, help=help_text, description=help_text))

@@ -52,7 +52,7 @@ class RunConfig:
         return yaml.safe_dump(asdict(self), sort_keys=False)
 
     @classmethod
-    def from_yaml(cls, text: str) -> "RunConfig":
+    def from_yaml(cls, text: str) -> RunConfig:
         """Read a ``config.yml``."""
         return cls(**yaml.safe_load(text))
 
@@ -132,5 +132,5 @@ def settings_of(config: RunConfig) -> Hyperparams:
 
 def _schedule(value: Any) -> Any:
     if isinstance(value, str) and value.startswith("lin_"):
-        return linear_schedule(float(value[len("lin_"):]))
+        return linear_schedule(float(value[len("lin_") :]))
     return value

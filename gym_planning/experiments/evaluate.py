@@ -95,10 +95,10 @@ def test_agent(agent: BaseAlgorithm, setting: Setting, vec_env: Any, seed: int) 
             raise ValueError("--rollout-steps needs --model simulator (rollouts step the true env)")
         model = None
     elif setting.model == "simulator":
-        prior = PriorPolicy(agent)
+        greedy = PriorPolicy(agent) if is_muzero else agent  # SB3's deterministic predict is its prior's argmax
 
         def rollout_policy(observation: np.ndarray) -> np.ndarray:
-            return prior.predict(observation)[0]
+            return greedy.predict(observation, deterministic=True)[0]
 
         model = SimulatorModel(vec_env, discount=discount_of(agent), rollout_steps=setting.rollout_steps,
                                rollout_policy=rollout_policy if setting.rollout_steps else None, seed=seed)  # fmt: skip
@@ -141,7 +141,9 @@ def evaluate_run(run_dir: str | Path, settings: list[Setting], *, episodes: int 
     run_dir = Path(run_dir)
     config = read_config(run_dir)
     if settings_of(config).normalize:
-        raise ValueError(f"{run_dir} trained on VecNormalize'd observations; eval and the studies support normalize: false only")
+        raise ValueError(
+            f"{run_dir} trained on VecNormalize'd observations; eval and the studies support normalize: false only"
+        )
     agent, _ = load_agent(run_dir, device=device)
     cached = {_key(row): row for row in read_csv(run_dir / "eval.csv")}
     rows = []
@@ -190,6 +192,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         raise ValueError("--search-budget must be finite integers >= 1")
     model = args.model or ("learned" if config.algo == "muzero" else "simulator")
     settings = [Setting()] + [
-        Setting(model, int(b), d, args.rollout_steps) for d in parse_list(args.depth, "--depth") for b in budgets  # type: ignore[arg-type]
+        Setting(model, int(b), d, args.rollout_steps)
+        for d in parse_list(args.depth, "--depth")
+        for b in budgets  # type: ignore[arg-type]
     ]
     return evaluate_run(args.run, settings, episodes=args.episodes, device=args.device)

@@ -66,7 +66,9 @@ def claim_run_dir(run_dir: Path, config: RunConfig) -> bool:
         path.write_text(config.to_yaml())  # the run's length may have grown
         return True
     if run_dir.exists() and any(run_dir.iterdir()):
-        raise RunFolderError(f"{run_dir} exists and is not a run folder; it is not overwritten. Choose another --name or --out.")
+        raise RunFolderError(
+            f"{run_dir} exists and is not a run folder; it is not overwritten. Choose another --name or --out."
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(config.to_yaml())
     return False

@@ -55,7 +55,11 @@ class Checkpoints(CheckpointCallback):
         if saved:
             run_dir = Path(self.save_path).parent
             for steps, path in checkpoints(run_dir)[:-KEEP_CHECKPOINTS]:
-                for old in (path, checkpoint_file(run_dir, "replay_buffer", steps), checkpoint_file(run_dir, "vecnormalize", steps)):
+                for old in (
+                    path,
+                    checkpoint_file(run_dir, "replay_buffer", steps),
+                    checkpoint_file(run_dir, "vecnormalize", steps),
+                ):
                     old.unlink(missing_ok=True)
         return True
 

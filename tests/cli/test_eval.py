@@ -16,8 +16,9 @@ TRAIN = ["--hyperparams", "learning_starts=32", "batch_size=8", "buffer_size=200
 def runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("eval")
     assert main(["train", "--algo", "muzero", "--env", "CartPole-v1", "--out", str(out), *TRAIN]) == 0
-    assert main(["train", "--algo", "ppo", "--env", "CartPole-v1", "--out", str(out), "--n-timesteps", "64",
-                 "--hyperparams", "n_envs=2", "n_steps=32", "batch_size=32", "n_epochs=1", "--no-progress-bar"]) == 0  # fmt: skip
+    ppo = ["--n-timesteps", "64", "--hyperparams", "n_envs=2", "n_steps=32", "batch_size=32", "n_epochs=1"]
+    ppo += ["--no-progress-bar"]
+    assert main(["train", "--algo", "ppo", "--env", "CartPole-v1", "--out", str(out), *ppo]) == 0
     return out
 
 
@@ -27,7 +28,12 @@ def test_muzero_at_every_budget_and_depth(runs, monkeypatch):
     assert main(argv) == 0
     rows = read_csv(run_dir / "eval.csv")
     assert [(r["model"], r["simulations"], str(r["depth"])) for r in rows] == [
-        ("none", 0, "inf"), ("learned", 1, "1"), ("learned", 3, "1"), ("learned", 1, "inf"), ("learned", 3, "inf")]
+        ("none", 0, "inf"),
+        ("learned", 1, "1"),
+        ("learned", 3, "1"),
+        ("learned", 1, "inf"),
+        ("learned", 3, "inf"),
+    ]
     assert all(r["env_steps"] == 40 and r["episodes"] == 2 and r["mean_return"] >= 8 for r in rows)
 
     # Asked again, every row comes from eval.csv: nothing is played.

@@ -26,7 +26,10 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _study(out: Path, name: str, *extra: str) -> Path:
-    assert main(["study", name, "--tiny", "--seeds", "1", "--episodes", "2", "--simulations", "1,2", "--out", str(out), *extra]) == 0
+    assert (
+        main(["study", name, "--tiny", "--seeds", "1", "--episodes", "2", "--simulations", "1,2", "--out", str(out), *extra])
+        == 0
+    )
     suffix, csv_name, plot_prefix = STUDY_FILES[name]
     folder = out / "studies" / f"{name}_{suffix}_tiny"
     assert read_csv(folder / csv_name), f"{csv_name} has rows"
@@ -47,10 +50,13 @@ def test_vs_model_free(out):
 def test_test_budget(out):
     folder = _study(out, "test-budget")
     rows = read_csv(folder / "budget.csv")
-    assert {(r["agent"], r["model"], r["simulations"]) for r in rows} == {
-        (agent, model, sims) for agent, model in (("muzero", "learned"), ("muzero", "simulator"), ("ppo", "simulator"))
-        for sims in (0, 1, 2)
-    }  # fmt: skip
+    curves = (
+        ("muzero", "learned"),
+        ("muzero", "simulator"),
+        ("ppo", "simulator"),
+        ("ppo", "simulator + 30-step guide rollouts"),
+    )
+    assert {(r["agent"], r["model"], r["simulations"]) for r in rows} == {(a, m, s) for a, m in curves for s in (0, 1, 2)}
 
 
 def test_tree_depth(out):

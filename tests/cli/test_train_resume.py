@@ -44,7 +44,7 @@ def test_an_interrupted_run_continues_from_its_checkpoint(tmp_path, monkeypatch)
         resumed.append((agent.num_timesteps, len(agent.replay_buffer)))
         return agent, rows
 
-    monkeypatch.setattr(train, "extra_callbacks", lambda: [])
+    monkeypatch.setattr(train, "extra_callbacks", list)
     monkeypatch.setattr(train, "_resume", spy)
     assert main(argv) == 0
     assert resumed and resumed[0] == (80, 80), "continued from the 80-step checkpoint with its 80-step replay"

@@ -57,7 +57,9 @@ def study_run(args: argparse.Namespace, algo: str, env_id: str, seed: int, *, n_
     overrides = {**(TINY_SETTINGS[algo] if args.tiny else {}), **(overrides or {})}
     steps = n_timesteps or args.budget or None
     if args.tiny:
-        steps = TINY_SETTINGS[algo]["n_timesteps"] if n_timesteps is None else min(n_timesteps, TINY_SETTINGS[algo]["n_timesteps"])
+        steps = (
+            TINY_SETTINGS[algo]["n_timesteps"] if n_timesteps is None else min(n_timesteps, TINY_SETTINGS[algo]["n_timesteps"])
+        )
     config = resolve_config(algo, env_id, seed=seed, overrides=overrides, conf=conf, n_timesteps=steps)
     base = default_run_dir(args.out, config)
     suffix = "".join(f"_{part}" for part in (f"{config.n_timesteps}steps", variant, "tiny" if args.tiny else "") if part)
@@ -71,7 +73,7 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[str] | None = None)
     if not rows:
         return "(no rows)"
     columns = columns or list(rows[0])
-    fmt = lambda v: f"{v:.1f}" if isinstance(v, float) else str(v)  # noqa: E731
+    fmt = lambda v: f"{v:.1f}" if isinstance(v, float) else str(v)
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     return "\n".join(lines + ["| " + " | ".join(fmt(row.get(c, "")) for c in columns) + " |" for row in rows])
 

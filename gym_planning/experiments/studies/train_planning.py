@@ -57,7 +57,9 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 if args.simulations:
                     simulations = int(parse_list(args.simulations, "--simulations")[-1] or simulations)
                 settings = [Setting(), Setting("learned", int(simulations))]
-                for test, row in zip(("none", "search"), evaluate_run(run_dir, settings, episodes=args.episodes, device=args.device)):
+                for test, row in zip(
+                    ("none", "search"), evaluate_run(run_dir, settings, episodes=args.episodes, device=args.device)
+                ):
                     rows.append(dict(env=env_id, variant=name, test=test, seed=seed, mean_return=row["mean_return"]))
     write_csv(folder / "variants.csv", rows)
     return report(folder)
@@ -78,14 +80,18 @@ def report(folder: Path) -> list[dict[str, Any]]:
             scores.setdefault(c, []).append(100.0 * means[c] / reference)
             table.append(dict(env=env_id, variant=c[0], test_search=c[1] == "search", mean_return=means[c],
                               normalised=100.0 * means[c] / reference))  # fmt: skip
-    median = [dict(variant=v, test_search=t == "search", median_normalised=float(np.median(scores[(v, t)]))) for v, t in configs]
+    median = [
+        dict(variant=v, test_search=t == "search", median_normalised=float(np.median(scores[(v, t)]))) for v, t in configs
+    ]
     x = np.arange(len(VARIANTS), dtype=float)
     series = {f"test {'with' if t == 'search' else 'without'} search": (x, np.array([scores[(v, t)] for v in VARIANTS]).T)
               for t in ("none", "search")}  # fmt: skip
-    plot = line_plot(folder / "normalised_score.png", series, xlabel="training variant: " + ", ".join(f"{i} {v}" for i, v in enumerate(VARIANTS)),
-                     ylabel="% of learn+data with test search", title="median over envs; band over envs")  # fmt: skip
+    xlabel = "training variant: " + ", ".join(f"{i} {v}" for i, v in enumerate(VARIANTS))
+    plot = line_plot(folder / "normalised_score.png", series, xlabel=xlabel, ylabel="% of learn+data with test search",
+                     title="mean over envs, 95 % band (the report's table: median)")  # fmt: skip
     write_report(folder, TITLE, [
         f"{TITLE}. Envs: {', '.join(envs)}. 100 % = learn+data tested with search.",
-        f"![normalised score]({plot.name})", "## Median over envs", markdown_table(median), "## Per env", markdown_table(table),
+        f"![normalised score]({plot.name})", "## Median over envs", markdown_table(median),
+        "## Per env", markdown_table(table),
     ])  # fmt: skip
     return median
