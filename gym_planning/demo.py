@@ -7,7 +7,7 @@ Runs two studies on CartPole-v1 with one seed each and prints where their report
 2. ``test-budget``: the MuZero agent and a weak PPO (6k env steps) at a few test-time search budgets, with
    MuZero's learned model and with the true simulator.
 
-    python -m gym_planning.demo [--steps 10000] [--simulations 1,4,16] [--episodes 4] [--out runs/demo]
+    python -m gym_planning.demo [--steps 10000] [--simulations 1,4,8] [--episodes 4] [--out runs/demo]
 
 The same as ``gym-planning study vs-model-free --env CartPole-v1 --seeds 1 --budget 10000 --out runs/demo``
 then ``gym-planning study test-budget ...``; docs/studies.md has the full-size commands.
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run the two studies; print where the reports are."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=10_000, help="env steps for each agent")
-    parser.add_argument("--simulations", default="1,4,16", help="test-time budgets of the test-budget study")
+    parser.add_argument("--simulations", default="1,4,8", help="test-time budgets of the test-budget study")
     parser.add_argument("--episodes", type=int, default=4, help="evaluation episodes per point")
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--out", default="runs/demo", help="where runs and studies go")

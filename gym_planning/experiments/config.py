@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import yaml
 
 from gym_planning.hyperparams import ALGORITHMS, Hyperparams, check_keywords, env_ids, linear_schedule, load_hyperparams
@@ -98,6 +99,10 @@ def resolve_config(
     """
     if algo not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {algo!r}; choose one of {sorted(ALGORITHMS)}")
+    try:
+        gym.spec(env_id)
+    except gym.error.Error as error:  # gymnasium names the nearest registered ids
+        raise ValueError(f"unknown env {env_id!r}: {error}") from None
     tuned = env_id in env_ids(algo)
     if not tuned and conf is None:
         raise ValueError(

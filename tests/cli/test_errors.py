@@ -34,6 +34,11 @@ def test_env_without_settings_names_the_envs_that_have_some(capsys, tmp_path):
     assert not any(tmp_path.iterdir()), "nothing is written for a refused command"
 
 
+def test_unregistered_env_is_named_with_the_nearest_ids(capsys, tmp_path):
+    err = _error(capsys, ["train", "--algo", "ppo", "--env", "CartPol-v1", "--out", str(tmp_path)])
+    assert "unknown env 'CartPol-v1'" in err and "CartPole" in err
+
+
 def test_unknown_hyperparameter_names_the_valid_ones(capsys, tmp_path):
     err = _error(capsys, ["train", "--algo", "muzero", "--env", "CartPole-v1", "--out", str(tmp_path),
                           "--hyperparams", "num_simulation=8"])  # fmt: skip
