@@ -76,6 +76,9 @@ def test_actor_refuses_foreign_weights_and_collecting_without_weights():
         actor.collect(1, temperature=1.0)
     with pytest.raises(ValueError, match="do not fit"):
         actor.set_weights(0, np.zeros(3))
+    actor.set_weights(0, model._compiled.params.copy())
+    with pytest.raises(ValueError, match="num_steps >= 1"):
+        actor.collect(0, temperature=1.0)
 
 
 def test_async_runs_are_reproducible_and_continue():

@@ -145,6 +145,8 @@ class Actor:
         """Step every env ``num_steps`` times, acting by search at visit temperature ``temperature``."""
         if self.weights_version < 0:
             raise RuntimeError("Actor.collect before set_weights: send the learner's weights first")
+        if num_steps < 1:
+            raise ValueError(f"collect takes num_steps >= 1; got {num_steps}")
         steps: list[tuple] = []
         search_seconds = env_seconds = 0.0
         for _ in range(num_steps):
