@@ -397,8 +397,10 @@ def main() -> None:
                       f"{record.steps_to_threshold} steps / {record.wall_s_to_threshold} train s, "
                       f"{record.train_wall_s:.0f} s training + {record.eval_wall_s:.0f} s evaluation", flush=True)  # fmt: skip
                 records.append(record)
+                # After every run, so that a benchmark cut short keeps the runs it finished.
+                args.out.mkdir(parents=True, exist_ok=True)
+                (args.out / "records.json").write_text(json.dumps([asdict(r) for r in records], indent=2))
     print_table(records)
-    args.out.mkdir(parents=True, exist_ok=True)
     plot(records, args.out / "learning_curves.png")
     (args.out / "records.json").write_text(json.dumps([asdict(r) for r in records], indent=2))
     print(f"records written to {args.out / 'records.json'}")
