@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import os
 import pathlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from time import perf_counter, time_ns
 from typing import Any, ClassVar, Literal, TypeVar
@@ -29,10 +29,11 @@ from stable_baselines3.common.utils import safe_mean
 from torch.nn import functional as F
 
 from gym_planning.agents.muzero.buffer import INSIDE, UNKNOWN, GameSegmentBuffer, UnrollTargets
+from gym_planning.agents.muzero.learner import learn_with_actor_process
 from gym_planning.agents.muzero.policies import CnnPolicy, MlpPolicy, MuZeroPolicy
 from gym_planning.agents.muzero.saving import atomic_open, check_saved_algorithm
 from gym_planning.models.compiled import CompiledMlpModel, NotCompilableError
-from gym_planning.models.networks import scale_gradient
+from gym_planning.models.networks import MuZeroNetwork, scale_gradient
 from gym_planning.models.support import scalar_to_support
 from gym_planning.search import RecurrentFn, RootOutput, SearchOutput, gumbel_muzero_policy, muzero_policy
 
@@ -84,6 +85,33 @@ def _check_observation_space(observation_space: spaces.Space, policy_class: type
         isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 3
     ):
         raise ValueError(f"CnnPolicy needs image observations [C, H, W]; got {observation_space}: use MlpPolicy")
+
+
+def unroll_function(compile_unroll: bool, device: th.device) -> Callable[..., tuple[th.Tensor, th.Tensor, th.Tensor]]:
+    """:func:`unroll`, under ``torch.compile`` when asked for on a CUDA device; eager elsewhere (the fallback)."""
+    if compile_unroll and device.type == "cuda":
+        return th.compile(unroll, dynamic=False)
+    return unroll
+
+
+def _check_async_settings(
+    async_actors: int, chunk_steps: int, inference: str, search_at_train_time: bool, search_for_targets: bool
+) -> None:
+    """Refuse actor settings the actor process cannot serve, naming the fix."""
+    if not isinstance(async_actors, (int, np.integer)) or async_actors not in (0, 1):
+        raise ValueError(
+            f"async_actors must be 0 (act and learn in turn) or 1 (one actor process); got {async_actors!r}: "
+            "several actors share one replay only in the distributed (Ray) version"
+        )
+    if not isinstance(chunk_steps, (int, np.integer)) or chunk_steps < 1:
+        raise ValueError(f"async_chunk_steps must be an integer >= 1; got {chunk_steps!r}")
+    if async_actors and inference == "torch":
+        raise ValueError("async_actors acts with the compiled network copy: use inference='auto' or 'numba'")
+    if async_actors and not (search_at_train_time and search_for_targets):
+        raise ValueError(
+            "async_actors acts by search: it needs search_at_train_time=True and search_for_targets=True "
+            "(or use async_actors=0)"
+        )
 
 
 def _check_finite(values: np.ndarray, what: str, num_timesteps: int, envs: list[int] | None = None) -> None:
@@ -143,6 +171,15 @@ class MuZero(BaseAlgorithm):
         the torch network once per simulation (any network, any device); ``"auto"``: the compiled copy where
         the network can be compiled (``MlpPolicy`` without a custom network) for searches over at most 128
         roots (acting, ``predict``), the torch network for larger ones (reanalyse) and other networks.
+    :param async_actors: 0 acts and learns in turn in this process (deterministic, exact resume); 1 acts in
+        a separate actor process (:mod:`gym_planning.agents.muzero.actor`) with a compiled CPU copy of the
+        network, overlapping acting with the gradient steps on a machine with at least 2 cores. The envs
+        move to the actor for the duration of ``learn`` (they must pickle) and come back after it. Needs a
+        compilable ``MlpPolicy`` network and search at train time.
+    :param async_chunk_steps: steps of every env per chunk the actor sends; acting weights are one chunk
+        old (``replay_ratio * n_envs * async_chunk_steps`` gradient steps).
+    :param compile_unroll: on CUDA, run the training unroll (:func:`unroll`) under ``torch.compile``; on
+        other devices it runs eagerly (inductor's compile time on the CPU exceeds a classic-control run).
     :param policy_kwargs: extra arguments of the policy (e.g. ``network_kwargs=dict(latent_dim=32)``).
     :param stats_window_size: episodes averaged in ``rollout/`` logs.
     :param tensorboard_log: tensorboard log folder (None: off).
@@ -188,6 +225,9 @@ class MuZero(BaseAlgorithm):
         dirichlet_fraction: float = 0.25,
         max_num_considered_actions: int = 16,
         inference: Literal["auto", "numba", "torch"] = "auto",
+        async_actors: int = 0,
+        async_chunk_steps: int = 8,
+        compile_unroll: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
@@ -208,6 +248,7 @@ class MuZero(BaseAlgorithm):
         ):
             if not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+        _check_async_settings(async_actors, async_chunk_steps, inference, search_at_train_time, search_for_targets)
         if max_depth is not None and (not isinstance(max_depth, (int, np.integer)) or max_depth < 1):
             raise ValueError(f"max_depth must be None or an integer >= 1; got {max_depth!r}")
         if priority_alpha < 0 or priority_beta < 0:
@@ -272,6 +313,11 @@ class MuZero(BaseAlgorithm):
         self.dirichlet_fraction = dirichlet_fraction
         self.max_num_considered_actions = max_num_considered_actions
         self.inference = inference
+        self.async_actors = async_actors
+        self.async_chunk_steps = async_chunk_steps
+        self.compile_unroll = compile_unroll
+        # CPU seconds of the actor process (async_actors=1), as reported with its chunks.
+        self.actor_cpu_seconds = 0.0
         # Wall seconds spent in each phase of learn() (acting search, env steps, targets, gradient steps).
         self.phase_seconds: dict[str, float] = dict.fromkeys(PHASES, 0.0)
         # Numpy Generator of every search (noise, sampled actions); saved with the model so that a
@@ -304,6 +350,12 @@ class MuZero(BaseAlgorithm):
             **policy_kwargs,
         ).to(self.device)
         self._compiled = self._compile_network()
+        self._unroll = unroll_function(self.compile_unroll, self.device)
+        if self.async_actors and self._compiled is None:
+            raise ValueError(
+                "async_actors acts with a compiled copy of the network, and this policy's network cannot be "
+                "compiled (only MlpPolicy's MlpMuZeroNetwork can): use async_actors=0"
+            )
         self.replay_buffer = GameSegmentBuffer(
             self.buffer_size,
             self.observation_space.shape,
@@ -327,7 +379,7 @@ class MuZero(BaseAlgorithm):
             return None
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_compiled"]
+        return [*super()._excluded_save_params(), "_compiled", "_unroll"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
@@ -344,7 +396,7 @@ class MuZero(BaseAlgorithm):
         try:
             yield
         finally:
-            self.phase_seconds[phase] += perf_counter() - start
+            self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + perf_counter() - start
 
     def save(
         self,
@@ -529,7 +581,24 @@ class MuZero(BaseAlgorithm):
             actions, targets, legal_mask = self._act(self._last_obs)
         with self._timed("env"):
             new_obs, rewards, dones, infos = self.env.step(actions)
-        self.num_timesteps += self.env.num_envs
+        return self._store_step(actions, targets, legal_mask, new_obs, rewards, dones, infos, callback, log_interval)
+
+    def _store_step(
+        self,
+        actions: np.ndarray,
+        targets: np.ndarray,
+        legal_mask: np.ndarray,
+        new_obs: np.ndarray,
+        rewards: np.ndarray,
+        dones: np.ndarray,
+        infos: list[dict[str, Any]],
+        callback: BaseCallback | None,
+        log_interval: int | None,
+    ) -> bool:
+        """Store one step of all envs taken from ``self._last_obs``, update episode stats and call the callback
+        (None: no callback, for steps the actor took after a callback stopped training)."""
+        assert self.env is not None and self._last_obs is not None
+        self.num_timesteps += len(actions)
         _check_finite(rewards, "reward", self.num_timesteps)
         truncated = np.array([done and info.get("TimeLimit.truncated", False) for done, info in zip(dones, infos)])
         terminated = dones & ~truncated
@@ -542,6 +611,8 @@ class MuZero(BaseAlgorithm):
         self._update_info_buffer(infos, dones)
         self._last_obs = new_obs
         self._last_episode_starts = dones
+        if callback is None:
+            return False
         callback.update_locals(locals())
         if not callback.on_step():
             return False
@@ -585,18 +656,26 @@ class MuZero(BaseAlgorithm):
         )
         callback.on_training_start(locals(), globals())
         assert self.env is not None
-        while self.num_timesteps < total_timesteps:
-            self._update_current_progress_remaining(self.num_timesteps, total_timesteps)
-            if not self._collect_step(callback, log_interval):
-                break
-            if self.num_timesteps >= self.learning_starts:
-                self._pending_gradient_steps += self.replay_ratio * self.env.num_envs
-                gradient_steps = int(self._pending_gradient_steps)
-                if gradient_steps > 0:
-                    self._pending_gradient_steps -= gradient_steps
-                    self.train(gradient_steps)
+        if self.async_actors:
+            learn_with_actor_process(self, total_timesteps, callback, log_interval)
+        else:
+            while self.num_timesteps < total_timesteps:
+                self._update_current_progress_remaining(self.num_timesteps, total_timesteps)
+                if not self._collect_step(callback, log_interval):
+                    break
+                self._train_after_step()
         callback.on_training_end()
         return self
+
+    def _train_after_step(self) -> None:
+        """The gradient steps that ``replay_ratio`` owes after one step of all envs (from ``learning_starts``)."""
+        assert self.env is not None
+        if self.num_timesteps >= self.learning_starts:
+            self._pending_gradient_steps += self.replay_ratio * self.env.num_envs
+            gradient_steps = int(self._pending_gradient_steps)
+            if gradient_steps > 0:
+                self._pending_gradient_steps -= gradient_steps
+                self.train(gradient_steps)
 
     def dump_logs(self) -> None:
         """Write the SB3 ``time/`` and ``rollout/`` keys (and the pending ``train/`` ones)."""
@@ -654,17 +733,8 @@ class MuZero(BaseAlgorithm):
         policy_target = th.as_tensor(policy_targets, device=device)
         actions = th.as_tensor(batch.actions, device=device)
 
-        hiddens = [network.representation(network.preprocess(observation))]
-        for k in range(self.num_unroll_steps):
-            # Halve the gradient that later steps send into the dynamics (MuZero, Appendix G).
-            source = hiddens[-1] if k == 0 else scale_gradient(hiddens[-1], 0.5)
-            hiddens.append(network.transition(source, actions[:, k]))
-        # The heads take all K+1 unrolled states in one call ([B * (K+1), ...]) instead of K+1 small ones.
-        states = th.stack(hiddens, dim=1)
-        batch_size, steps = states.shape[:2]
-        policy_logits, value_logits = network.prediction(states.flatten(0, 1))
-        policy_logits, value_logits = policy_logits.view(batch_size, steps, -1), value_logits.view(batch_size, steps, -1)
-        reward_logits = network.reward(states[:, 1:].flatten(0, 1)).view(batch_size, steps - 1, -1)
+        policy_logits, value_logits, reward_logits = self._unroll(network, network.preprocess(observation), actions)
+        steps = policy_logits.shape[1]
         # Steps 1..K are scaled by 1/K so that the total gradient does not grow with K.
         step_scale = th.full((steps,), 1.0 / self.num_unroll_steps, device=device)
         step_scale[0] = 1.0
@@ -708,6 +778,26 @@ class MuZero(BaseAlgorithm):
         for name in ("value", "reward", "policy"):
             self.logger.record(f"train/loss_{name}", float(np.mean(history[name])))
         self.logger.record("train/temperature", self._current_temperature())
+
+
+def unroll(network: MuZeroNetwork, observation: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+    """The K-step unroll of the training loss: ``(policy [B, K+1, A], value [B, K+1, S_v], reward [B, K, S_r])``
+    logits from preprocessed observations ``[B, *obs]`` and actions ``[B, K]``.
+
+    A pure tensor function, so that ``compile_unroll`` can hand it to ``torch.compile`` whole.
+    """
+    hiddens = [network.representation(observation)]
+    for k in range(actions.shape[1]):
+        # Halve the gradient that later steps send into the dynamics (MuZero, Appendix G).
+        source = hiddens[-1] if k == 0 else scale_gradient(hiddens[-1], 0.5)
+        hiddens.append(network.transition(source, actions[:, k]))
+    # The heads take all K+1 unrolled states in one call ([B * (K+1), ...]) instead of K+1 small ones.
+    states = th.stack(hiddens, dim=1)
+    batch_size, steps = states.shape[:2]
+    policy_logits, value_logits = network.prediction(states.flatten(0, 1))
+    policy_logits, value_logits = policy_logits.view(batch_size, steps, -1), value_logits.view(batch_size, steps, -1)
+    reward_logits = network.reward(states[:, 1:].flatten(0, 1)).view(batch_size, steps - 1, -1)
+    return policy_logits, value_logits, reward_logits
 
 
 def _cross_entropy(logits: th.Tensor, target_probs: th.Tensor) -> th.Tensor:
