@@ -98,3 +98,33 @@ def test_frame_stack_is_detected_from_the_wrappers():
         resolve_frame_stack(5, None, (96, 96, 96))
     with pytest.raises(ValueError, match="frame_stack must be"):
         StackedFrames(4, 1, (4, 2), np.uint8, 0)
+
+
+def test_resume_with_a_frame_stacked_replay_equals_the_uninterrupted_run(tmp_path):
+    import gymnasium as gym
+
+    from gym_planning.agents.muzero import MuZero
+    from tests.agents.corridor import make_corridor
+    from tests.agents.test_muzero import LENGTH, TINY, _assert_same_run, _fingerprint
+
+    def make_env():
+        return gym.wrappers.FrameStackObservation(make_corridor(LENGTH), 3)
+
+    # A replay of 30 steps wraps during the run, so the ring turns rows into keyframes before overwriting.
+    settings = dict(TINY, learning_starts=20, temperature=1.0, reanalyse_fraction=0.5, buffer_size=30)
+    straight = MuZero("MlpPolicy", make_env(), seed=3, **settings)
+    assert straight.replay_buffer.frame_stack == 3  # detected from FrameStackObservation
+    straight.learn(40).learn(40, reset_num_timesteps=False)
+
+    first = MuZero("MlpPolicy", make_env(), seed=3, **settings).learn(40)
+    first.save(tmp_path / "ckpt")
+    first.save_replay_buffer(tmp_path / "replay")
+    resumed = MuZero.load(tmp_path / "ckpt", env=first.get_env(), force_reset=False)
+    resumed.load_replay_buffer(tmp_path / "replay")
+    resumed.learn(40, reset_num_timesteps=False)
+    _assert_same_run(_fingerprint(straight), _fingerprint(resumed))
+    whole = MuZero("MlpPolicy", make_env(), seed=3, frame_stack=None, **settings).learn(40)
+    rows, envs = np.divmod(np.arange(30), 1)
+    np.testing.assert_array_equal(
+        first.replay_buffer.observations_at(rows, envs), whole.replay_buffer.observations[rows, envs]
+    )
