@@ -5,7 +5,9 @@ Two families share one interface (:class:`MuZeroNetwork`: ``representation``, ``
 
 - :class:`MlpMuZeroNetwork` for vector (or one-hot-able discrete) observations;
 - :class:`ConvMuZeroNetwork` for images, with MuZero's Atari down-sampling (stride-2 convolutions,
-  residual blocks, average pooling: 1/16 of the resolution) and action planes into the dynamics.
+  residual blocks, average pooling: 1/16 of the resolution) applied as far as the image size allows
+  (:func:`choose_downsampling`: 96 x 96 Atari frames to 6 x 6, Minipacman 15 x 19 to 8 x 10, Sokoban's 10 x 10
+  kept whole) and action planes into the dynamics.
   Frame stacking is left to a wrapper (``gymnasium.wrappers.FrameStackObservation`` / ``VecFrameStack``).
 
 Both keep hidden states min-max normalised to [0, 1] per sample (MuZero, Appendix G) and predict
@@ -20,7 +22,7 @@ Letters: ``B`` batch, ``A`` actions, ``L`` latent size (or ``C x H' x W'`` laten
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch as th
@@ -31,6 +33,13 @@ from torch import nn
 from gym_planning.models.support import support_to_scalar
 from gym_planning.search import RecurrentOutput, RootOutput
 
+
+# MuZero's Atari network halves each side 4 times (96 x 96 frames -> 6 x 6 latent planes).
+MAX_HALVINGS = 4
+# downsample="auto" halves while the smaller latent side stays at least this (MuZero's Atari latent side).
+MIN_AUTO_LATENT_SIDE = 6
+# An explicit down-sampling that leaves a smaller latent side is refused: 1 x 1 or 2 x 2 planes keep no layout.
+MIN_LATENT_SIDE = 3
 
 # Added to the range in normalize_hidden_state (the compiled copy in models/compiled.py uses it too).
 HIDDEN_STATE_EPS = 1e-5
@@ -241,13 +250,62 @@ def _residual_tower(channels: int, num_blocks: int) -> nn.Sequential:
     return nn.Sequential(*[_ResidualBlock(channels) for _ in range(num_blocks)])
 
 
+def _halved(side: int, halvings: int) -> int:
+    """Side after ``halvings`` stride-2 stages (3 x 3 kernels, padding 1): ``ceil(side / 2)`` each."""
+    for _ in range(halvings):
+        side = (side + 1) // 2
+    return side
+
+
+def choose_downsampling(image_shape: tuple[int, int], downsample: bool | int | Literal["auto"] = "auto") -> int:
+    """How many of MuZero's 4 halving stages to apply to ``[H, W]`` images.
+
+    :param downsample: ``"auto"`` (the most halvings, up to 4, that keep the smaller latent side at least
+        ``MIN_AUTO_LATENT_SIDE`` = 6: 96 x 96 -> 6 x 6, 64 x 64 -> 8 x 8, 15 x 19 -> 8 x 10, 10 x 10 kept),
+        True (all 4, MuZero's Atari network), False (none) or the number of halvings 0..4.
+    :raises ValueError: for another value, or an explicit choice leaving a latent side below ``MIN_LATENT_SIDE``.
+    """
+    smaller = min(image_shape)
+    if downsample == "auto":
+        return max(h for h in range(MAX_HALVINGS + 1) if h == 0 or _halved(smaller, h) >= MIN_AUTO_LATENT_SIDE)
+    if isinstance(downsample, (bool, np.bool_)):
+        halvings = MAX_HALVINGS if downsample else 0
+    elif isinstance(downsample, (int, np.integer)) and 0 <= downsample <= MAX_HALVINGS:
+        halvings = int(downsample)
+    else:
+        raise ValueError(f"downsample must be 'auto', True, False or an integer 0..{MAX_HALVINGS}; got {downsample!r}")
+    latent = tuple(_halved(side, halvings) for side in image_shape)
+    if halvings and min(latent) < MIN_LATENT_SIDE:
+        raise ValueError(
+            f"downsample={downsample!r} shrinks {image_shape[0]}x{image_shape[1]} observations to a "
+            f"{latent[0]}x{latent[1]} latent; use downsample='auto' ({choose_downsampling(image_shape)} halvings here) "
+            f"or fewer halvings (an integer 0..{MAX_HALVINGS})"
+        )
+    return halvings
+
+
+def _representation_tower(in_channels: int, channels: int, num_blocks: int, halvings: int) -> nn.Sequential:
+    """MuZero's Atari representation cut after ``halvings`` of its stages: stride-2 convolutions for the first
+    two halvings, average pools for the last two, a residual tower after each stage."""
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, channels, 3, stride=2 if halvings >= 1 else 1, padding=1), nn.ReLU()]
+    layers.append(_residual_tower(channels, num_blocks))
+    if halvings >= 2:
+        layers += [nn.Conv2d(channels, channels, 3, stride=2, padding=1), nn.ReLU(), _residual_tower(channels, num_blocks)]
+    for stage in range(3, halvings + 1):
+        layers.append(nn.AvgPool2d(3, stride=2, padding=1))
+        if stage < MAX_HALVINGS:  # MuZero's last pool has no tower after it
+            layers.append(_residual_tower(channels, num_blocks))
+    return nn.Sequential(*layers)
+
+
 class ConvMuZeroNetwork(MuZeroNetwork):
     """Convolutional / residual MuZero network for channel-first image observations ``[C, H, W]``.
 
     :param channels: channels of the hidden planes.
     :param num_blocks: residual blocks in each tower (representation, dynamics, prediction).
-    :param downsample: MuZero's Atari down-sampling (two stride-2 convolutions and two stride-2 average
-        pools: 1/16 of each side). Turn it off for small grids (e.g. 10 x 10 Sokoban).
+    :param downsample: how much of MuZero's Atari down-sampling (two stride-2 convolutions, then two stride-2
+        average pools: 1/16 of each side) to apply: ``"auto"`` chooses from the observation size, True all,
+        False none, an integer 0..4 that many halvings (see :func:`choose_downsampling`).
     :param head_hidden_sizes: hidden layers of the MLP heads on the flattened planes.
     (Other parameters: see :class:`MuZeroNetwork`.)
     """
@@ -263,7 +321,7 @@ class ConvMuZeroNetwork(MuZeroNetwork):
         normalize_images: bool = True,
         channels: int = 32,
         num_blocks: int = 1,
-        downsample: bool = True,
+        downsample: bool | int | Literal["auto"] = "auto",
         head_hidden_sizes: tuple[int, ...] = (64,),
     ):
         super().__init__(
@@ -275,22 +333,8 @@ class ConvMuZeroNetwork(MuZeroNetwork):
             normalize_images=normalize_images,
         )
         in_channels, height, width = observation_space.shape
-        if downsample:
-            self.representation_net = nn.Sequential(
-                nn.Conv2d(in_channels, channels, 3, stride=2, padding=1),
-                nn.ReLU(),
-                _residual_tower(channels, num_blocks),
-                nn.Conv2d(channels, channels, 3, stride=2, padding=1),
-                nn.ReLU(),
-                _residual_tower(channels, num_blocks),
-                nn.AvgPool2d(3, stride=2, padding=1),
-                _residual_tower(channels, num_blocks),
-                nn.AvgPool2d(3, stride=2, padding=1),
-            )
-        else:
-            self.representation_net = nn.Sequential(
-                nn.Conv2d(in_channels, channels, 3, padding=1), nn.ReLU(), _residual_tower(channels, num_blocks)
-            )
+        self.halvings = choose_downsampling((height, width), downsample)
+        self.representation_net = _representation_tower(in_channels, channels, num_blocks, self.halvings)
         with th.no_grad():
             latent_shape = self.representation_net(th.zeros(1, in_channels, height, width)).shape[1:]
         self.latent_shape = tuple(latent_shape)

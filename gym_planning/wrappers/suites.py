@@ -164,6 +164,12 @@ def make_atari(
     -> :class:`FramesToChannels`. Observations are uint8 ``[frame_stack * 3, screen_size, screen_size]``
     (``[frame_stack, ...]`` in grayscale).
 
+    MuZero (``MuZero("CnnPolicy", make_atari(game))``) stores each frame once in its replay (``frame_stack="auto"``
+    finds the stack), so the defaults fit: 100,000 steps take 2.6 GiB instead of 82.4. They are sized for an
+    accelerator, though: one gradient step pushes ~770 stacks of 96 channels through the target network. On a
+    CPU use ``make_atari(game, grayscale=True, frame_stack=4, screen_size=64)`` with the MuZero settings of
+    ``benchmarks/atari.py`` (``MUZERO_CPU``; measured in ``docs/planning.md``, "Atari on a CPU").
+
     :param game: ALE game name (``"MsPacman"``, ``"Hero"``, ...) or a full ``"ALE/...-v5"`` id.
     :param frame_skip: emulator frames per action (max-pooled over the last two).
     :param screen_size: square frame size in pixels.

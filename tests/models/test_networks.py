@@ -51,6 +51,39 @@ def test_conv_network_shapes(downsample, shape, latent):
     assert nxt.shape == (2, *latent) and out.prior_logits.shape == (2, 4)
 
 
+@pytest.mark.parametrize(
+    "shape, latent, halvings",
+    [
+        ((3, 10, 10), (8, 10, 10), 0),  # Sokoban: one pixel per cell, kept whole
+        ((3, 15, 19), (8, 8, 10), 1),  # Minipacman
+        ((4, 64, 64), (8, 8, 8), 3),
+        ((12, 84, 84), (8, 6, 6), 4),  # DQN's Atari frames
+        ((96, 96, 96), (8, 6, 6), 4),  # make_atari's default: 32 RGB frames, MuZero's 6 x 6 latent
+    ],
+)
+def test_conv_network_chooses_downsampling_from_the_observation_size(shape, latent, halvings):
+    net = ConvMuZeroNetwork(spaces.Box(0, 255, shape, np.uint8), 5, channels=8, **SUPPORT)
+    assert (net.halvings, net.latent_shape) == (halvings, latent)
+    root = net.root(np.zeros((2, *shape), np.uint8))
+    assert net.recurrent(root.embedding, np.array([4, 0]))[1].shape == (2, *latent)
+
+
+def test_conv_network_refuses_a_downsampling_that_leaves_no_layout():
+    sokoban = spaces.Box(0, 255, (3, 10, 10), np.uint8)
+    with pytest.raises(ValueError, match=r"downsample=True shrinks 10x10 observations to a 1x1 latent.*'auto' \(0 halvings"):
+        ConvMuZeroNetwork(sokoban, 9, downsample=True, **SUPPORT)
+    with pytest.raises(ValueError, match="integer 0..4"):
+        ConvMuZeroNetwork(sokoban, 9, downsample=5, **SUPPORT)
+    assert ConvMuZeroNetwork(sokoban, 9, channels=4, downsample=1, **SUPPORT).latent_shape == (4, 5, 5)
+
+
+def test_full_downsampling_keeps_muzero_atari_layers():
+    # Four halvings build MuZero's Atari tower with the parameter names models saved before "auto" had.
+    net = ConvMuZeroNetwork(spaces.Box(0, 255, (3, 96, 96), np.uint8), 4, channels=4, downsample=True, **SUPPORT)
+    kinds = [type(layer).__name__ for layer in net.representation_net]
+    assert kinds == ["Conv2d", "ReLU", "Sequential", "Conv2d", "ReLU", "Sequential", "AvgPool2d", "Sequential", "AvgPool2d"]
+
+
 @pytest.mark.parametrize("policy", [muzero_policy, gumbel_muzero_policy])
 def test_search_runs_on_the_network(policy):
     net = MlpMuZeroNetwork(spaces.Box(-1, 1, (4,), np.float32), 2, latent_dim=8, hidden_sizes=(16,), **SUPPORT)

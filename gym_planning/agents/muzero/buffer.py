@@ -13,6 +13,11 @@ episode (``episode_end``) or at the newest row. Termination and truncation stay 
   runs into the next episode. When the observation after the cut step is unknown, the cut step itself is
   treated as unknown (masked) and earlier n-step targets bootstrap from the cut step's own observation.
 
+Observations are stored whole (``observations``), or, for frame stacks (``frame_stack=S``), one frame per
+step in :class:`~gym_planning.agents.muzero.frames.StackedFrames` (``frames``); read them with
+:meth:`GameSegmentBuffer.observations_at`. The replay refuses, before allocating, a size the machine's memory
+cannot hold.
+
 Letters: ``R`` rows (``capacity``), ``E`` envs, ``A`` actions, ``B`` samples, ``K`` unroll steps.
 """
 
@@ -22,6 +27,12 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+
+from gym_planning.agents.muzero.frames import StackedFrames, available_memory_bytes
+
+# The replay may take at most this fraction of the memory available when it is built; the rest is left to
+# the networks, the batches and the envs.
+MAX_MEMORY_FRACTION = 0.8
 
 # Status of an unroll position relative to its episode.
 INSIDE, ABSORBING, UNKNOWN = 0, 1, 2
@@ -148,6 +159,9 @@ class GameSegmentBuffer:
     :param priority_alpha: priority exponent (0 = uniform sampling).
     :param priority_beta: importance-sampling exponent (1 = full correction).
     :param seed: seed of the buffer's own numpy Generator (sampling and random unroll actions).
+    :param frame_stack: ``S`` when each observation is a stack of ``S`` frames along axis 0, stored one frame
+        per step (:class:`~gym_planning.agents.muzero.frames.StackedFrames`); None stores observations whole.
+    :raises ValueError: when the replay would need more than ``MAX_MEMORY_FRACTION`` of the available memory.
     """
 
     def __init__(
@@ -161,9 +175,11 @@ class GameSegmentBuffer:
         priority_alpha: float = 1.0,
         priority_beta: float = 1.0,
         seed: int | None = None,
+        frame_stack: int | None = None,
     ):
         if capacity_steps < 2 * n_envs:
             raise ValueError(f"buffer_size must hold at least 2 steps per env; got {capacity_steps} for {n_envs} envs")
+        _check_memory(capacity_steps, observation_shape, observation_dtype, num_actions, frame_stack)
         self.capacity = capacity_steps // n_envs
         self.n_envs = n_envs
         self.num_actions = num_actions
@@ -171,7 +187,11 @@ class GameSegmentBuffer:
         self.priority_beta = priority_beta
         self.rng = np.random.default_rng(seed)
         shape = (self.capacity, n_envs)
-        self.observations = np.zeros((*shape, *observation_shape), dtype=observation_dtype)
+        self.frame_stack = frame_stack
+        if frame_stack is None:
+            self.observations = np.zeros((*shape, *observation_shape), dtype=observation_dtype)
+        else:
+            self.frames = StackedFrames(self.capacity, n_envs, tuple(observation_shape), observation_dtype, frame_stack)
         self.actions = np.zeros(shape, np.int64)
         self.rewards = np.zeros(shape, np.float32)
         self.terminated = np.zeros(shape, np.bool_)
@@ -212,7 +232,10 @@ class GameSegmentBuffer:
         row = self.pos
         for key in [key for key in self.final_observations if key[0] == row]:
             del self.final_observations[key]
-        self.observations[row] = observation
+        if self.frame_stack is None:
+            self.observations[row] = observation
+        else:
+            self.frames.write(row, np.asarray(observation), self.stored_rows)
         self.actions[row] = action
         self.rewards[row] = reward
         self.terminated[row] = terminated
@@ -250,10 +273,18 @@ class GameSegmentBuffer:
         return open_envs
 
     def __setstate__(self, state: dict) -> None:
-        """Unpickle, adding ``final_unknown`` to replays saved before it existed."""
+        """Unpickle, adding ``final_unknown`` and ``frame_stack`` to replays saved before they existed."""
         self.__dict__.update(state)
         if "final_unknown" not in state:
             self.final_unknown = np.zeros_like(self.episode_end)
+        if "frame_stack" not in state:
+            self.frame_stack = None
+
+    def observations_at(self, rows: np.ndarray, envs: np.ndarray) -> np.ndarray:
+        """The stored observations ``[M, *obs]`` at rows ``rows [M]`` of env columns ``envs [M]`` (a new array)."""
+        if self.frame_stack is None:
+            return self.observations[rows, envs]
+        return self.frames.read(rows, envs)
 
     # -- sampling ---------------------------------------------------------------------------------
     def sample(self, batch_size: int, num_unroll_steps: int, td_steps: int, discount: float) -> UnrollTargets:
@@ -304,21 +335,62 @@ class GameSegmentBuffer:
         actions = np.where(inside, self.actions[out["rows"][:, :-1], envs[:, None]], random_actions)
         return UnrollTargets(envs=envs, actions=actions, weights=weights, flat_index=flat_index, **out)
 
-    def bootstrap_observations(self, targets: UnrollTargets) -> tuple[np.ndarray, np.ndarray]:
+    def bootstrap_observations(
+        self, targets: UnrollTargets, positions: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Observations whose value the n-step targets bootstrap from, and where they go.
 
+        :param positions: ``[M, 2]`` the ``(b, k)`` to read (a subset of :meth:`bootstrap_positions`, e.g. one
+            chunk); None reads them all.
         :return: ``(observations [M, *obs], positions [M, 2])`` with ``positions`` the ``(b, k)`` of each.
         """
-        positions = np.argwhere(targets.bootstrap_rows >= 0)
+        if positions is None:
+            positions = self.bootstrap_positions(targets)
         rows = targets.bootstrap_rows[positions[:, 0], positions[:, 1]]
         envs = targets.envs[positions[:, 0]]
-        observations = self.observations[rows, envs].copy()
+        observations = self.observations_at(rows, envs)
         final = targets.bootstrap_final[positions[:, 0], positions[:, 1]]
         for i in np.flatnonzero(final):
             observations[i] = self.final_observations[(int(rows[i]), int(envs[i]))]
         return observations, positions
 
+    @staticmethod
+    def bootstrap_positions(targets: UnrollTargets) -> np.ndarray:
+        """``[M, 2]`` the ``(b, k)`` whose n-step target bootstraps from an observation's value."""
+        return np.argwhere(targets.bootstrap_rows >= 0)
+
     def update_priorities(self, flat_index: np.ndarray, priorities: np.ndarray) -> None:
         """Set the priorities of sampled positions (``flat_index`` from :class:`UnrollTargets`)."""
         rows, envs = np.divmod(flat_index, self.n_envs)
         self.priorities[rows, envs] = np.maximum(priorities, 1e-6)
+
+
+def _check_memory(
+    capacity_steps: int, observation_shape: tuple[int, ...], dtype: np.dtype, num_actions: int, frame_stack: int | None
+) -> None:
+    """Raise before allocating a replay that would take more than ``MAX_MEMORY_FRACTION`` of the free memory."""
+    available = available_memory_bytes()
+    if available is None:
+        return
+    if frame_stack is None:
+        observation_bytes = int(np.prod(observation_shape)) * np.dtype(dtype).itemsize
+    else:
+        observation_bytes = StackedFrames.bytes_per_step(observation_shape, dtype, frame_stack)
+    # actions, rewards, flags, priorities, policy targets (float32) and legal masks (bool) per step.
+    step_bytes = observation_bytes + 8 + 4 + 3 + 8 + 5 * num_actions
+    needed = capacity_steps * step_bytes
+    allowed = MAX_MEMORY_FRACTION * available
+    if needed <= allowed:
+        return
+    how = "whole" if frame_stack is None else f"as single frames of a {frame_stack}-frame stack"
+    hint = (
+        " or store stacked frames once (MuZero's frame_stack, detected from FrameStackObservation by default)"
+        if frame_stack is None and len(observation_shape) > 1
+        else ""
+    )
+    raise ValueError(
+        f"the replay needs {needed / 2**30:.1f} GiB ({capacity_steps} steps of {step_bytes} bytes, observations "
+        f"{tuple(observation_shape)} stored {how}) but {available / 2**30:.1f} GiB of memory is available "
+        f"({MAX_MEMORY_FRACTION:.0%} may go to the replay): lower buffer_size to at most "
+        f"{int(allowed // step_bytes)}{hint}"
+    )

@@ -29,6 +29,7 @@ from stable_baselines3.common.utils import safe_mean
 from torch.nn import functional as F
 
 from gym_planning.agents.muzero.buffer import INSIDE, UNKNOWN, GameSegmentBuffer, UnrollTargets
+from gym_planning.agents.muzero.frames import resolve_frame_stack
 from gym_planning.agents.muzero.learner import learn_with_actor_process
 from gym_planning.agents.muzero.policies import CnnPolicy, MlpPolicy, MuZeroPolicy
 from gym_planning.agents.muzero.saving import atomic_open, check_saved_algorithm
@@ -47,6 +48,10 @@ AUTO_COMPILED_MAX_ROOTS = 128
 # Settings that reach CartPole-v1's threshold in the least wall time on a small CPU (docs/muzero.md,
 # "Speed"): no reanalyse, smaller batches, 3 unroll steps. Pass them as MuZero(..., **FAST_CPU_SETTINGS).
 FAST_CPU_SETTINGS: dict[str, Any] = dict(reanalyse_fraction=0.0, batch_size=64, num_unroll_steps=3)
+
+# Bootstrap observations go through the target network this many at a time, so that a batch of frame
+# stacks (768 Atari stacks: 2.5 GiB as float32) never sits in memory at once.
+VALUE_TARGET_CHUNK = 128
 
 # Phases of learn() timed in ``MuZero.phase_seconds`` (and logged as ``time/<phase>_s``).
 PHASES = ("search", "env", "targets", "gradient")
@@ -155,6 +160,9 @@ class MuZero(BaseAlgorithm):
     :param learning_starts: env steps collected before training starts.
     :param batch_size: unroll samples per gradient step.
     :param buffer_size: transitions kept in the replay.
+    :param frame_stack: observations are stacks of this many frames along axis 0, stored one frame per step in
+        the replay and rebuilt on sampling; ``"auto"`` reads it from a ``FrameStackObservation`` (as in
+        :func:`~gym_planning.wrappers.make_atari`) or ``VecFrameStack`` in the env; None stores observations whole.
     :param priority_alpha: prioritised-replay exponent (0 = uniform).
     :param priority_beta: importance-sampling correction exponent.
     :param value_support_size: value bins ``-n .. n`` over ``h(value)``.
@@ -214,6 +222,7 @@ class MuZero(BaseAlgorithm):
         learning_starts: int = 500,
         batch_size: int = 128,
         buffer_size: int = 100_000,
+        frame_stack: int | Literal["auto"] | None = "auto",
         priority_alpha: float = 0.6,
         priority_beta: float = 0.4,
         value_support_size: int = 20,
@@ -302,6 +311,7 @@ class MuZero(BaseAlgorithm):
         self.learning_starts = learning_starts
         self.batch_size = batch_size
         self.buffer_size = buffer_size
+        self.frame_stack = frame_stack
         self.priority_alpha = priority_alpha
         self.priority_beta = priority_beta
         self.value_support_size = value_support_size
@@ -365,6 +375,7 @@ class MuZero(BaseAlgorithm):
             priority_alpha=self.priority_alpha,
             priority_beta=self.priority_beta,
             seed=None if self.seed is None else self.seed + 1,
+            frame_stack=resolve_frame_stack(self.frame_stack, self.env, self.observation_space.shape),
         )
 
     def _compile_network(self) -> CompiledMlpModel | None:
@@ -693,14 +704,24 @@ class MuZero(BaseAlgorithm):
 
     # -- training -----------------------------------------------------------------------------------
     def _value_targets(self, batch: UnrollTargets) -> np.ndarray:
-        """``[B, K+1]`` n-step value targets, bootstrapping with the target (or latest) network's value."""
+        """``[B, K+1]`` n-step value targets, bootstrapping with the target (or latest) network's value.
+
+        Each distinct bootstrap observation is evaluated once, ``VALUE_TARGET_CHUNK`` at a time."""
         targets = batch.partial_returns.copy()
-        observations, positions = self.replay_buffer.bootstrap_observations(batch)
-        if len(positions):
-            network = self.policy.target_network if self.target_update_interval else self.policy.network
-            values = network.root(observations).value.cpu().numpy()
-            b, k = positions[:, 0], positions[:, 1]
-            targets[b, k] += batch.bootstrap_discounts[b, k] * values
+        positions = self.replay_buffer.bootstrap_positions(batch)
+        if len(positions) == 0:
+            return targets
+        b, k = positions[:, 0], positions[:, 1]
+        # Positions that read the same observation: same row and env, both final or both not.
+        keys = (batch.bootstrap_rows[b, k] * self.n_envs + batch.envs[b]) * 2 + batch.bootstrap_final[b, k]
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        network = self.policy.target_network if self.target_update_interval else self.policy.network
+        values = np.empty(len(first), np.float32)
+        for start in range(0, len(first), VALUE_TARGET_CHUNK):
+            chunk = positions[first[start : start + VALUE_TARGET_CHUNK]]
+            observations, _ = self.replay_buffer.bootstrap_observations(batch, chunk)
+            values[start : start + len(chunk)] = network.root(observations).value.cpu().numpy()
+        targets[b, k] += batch.bootstrap_discounts[b, k] * values[inverse.reshape(-1)]
         return targets
 
     def _stored_policy_targets(self, batch: UnrollTargets) -> np.ndarray:
@@ -712,7 +733,7 @@ class MuZero(BaseAlgorithm):
             return targets
         b, k = np.nonzero(batch.status[:num_reanalysed] == INSIDE)
         rows, envs = batch.rows[b, k], batch.envs[b]
-        root = self._root(buffer.observations[rows, envs])
+        root = self._root(buffer.observations_at(rows, envs))
         legal = buffer.legal_masks[rows, envs]
         targets[b, k] = self._policy_targets(root, None if legal.all() else legal)
         return targets
@@ -722,7 +743,7 @@ class MuZero(BaseAlgorithm):
     ) -> tuple[th.Tensor, dict[str, float], np.ndarray]:
         """The K-step MuZero loss; returns ``(loss, per-term means, new priorities [B])``."""
         network, device = self.policy.network, self.device
-        observation = self.replay_buffer.observations[batch.rows[:, 0], batch.envs]
+        observation = self.replay_buffer.observations_at(batch.rows[:, 0], batch.envs)
         status = th.as_tensor(batch.status, device=device)
         value_mask = (status != UNKNOWN).float()
         policy_mask = (status == INSIDE).float()
