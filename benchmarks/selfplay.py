@@ -46,6 +46,9 @@ from gym_planning.agents.muzero import MuZero
 # throughout (learning curves call learn() in chunks, and a schedule would restart with each chunk).
 SETTINGS: dict[str, dict[str, Any]] = {
     "tictactoe": dict(
+        search="gumbel",
+        max_num_considered_actions=9,
+        value_loss_weight=1.0,
         num_simulations=16,
         discount=1.0,
         td_steps=9,
@@ -197,7 +200,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, help="stop training after this much wall time (checked per curve point)")
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--games", type=int, default=50, help="games per colour against each rung (MCTS-1024: a tenth)")
-    parser.add_argument("--agent-sims", type=int, default=None, help="agent's simulations at evaluation (default: tictactoe 16, go 100)")
+    parser.add_argument("--agent-sims", type=int, default=None, help="agent's simulations at evaluation (default: tictactoe 64, go 100)")
     parser.add_argument("--ladder", type=int, nargs="*", default=[16, 128, 1024], help="Go: MCTS opponents' simulations")
     parser.add_argument("--curve-every", type=int, default=None, help="env steps between learning-curve points")
     parser.add_argument("--curve-games", type=int, default=10, help="games per colour against random at each curve point")
@@ -210,7 +213,7 @@ def main() -> None:
 
     steps = args.steps or (2_000 if args.quick else DEFAULT_STEPS[args.game])
     curve_every = args.curve_every or max(steps // 4, 1)
-    agent_sims = args.agent_sims or (16 if args.game == "tictactoe" else 100)
+    agent_sims = args.agent_sims or (64 if args.game == "tictactoe" else 100)
     games = 4 if args.quick else args.games
     ladder_sims = [16] if args.quick and args.game == "go" else args.ladder
     opponents = ladder(args.game, ladder_sims)
