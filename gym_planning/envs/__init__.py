@@ -1,6 +1,6 @@
 """Environments of the seed study that no maintained package provides: Sokoban, Minipacman (with
-procedural mazes) and 9x9 Go (OpenSpiel, the ``go`` extra);
-tic-tac-toe, a small two-player game with a known solution for testing self-play.
+procedural mazes) and 9x9 Go (OpenSpiel, the ``go`` extra); and tic-tac-toe, a two-player game with a
+known solution on which self-play is tested.
 
 Ids register when :mod:`gym_planning` is imported (Gymnasium 1.x has no plugin loader), so
 ``gym.make("gym_planning:gym_planning/Sokoban-v0")`` works without importing anything first.
