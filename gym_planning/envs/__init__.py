@@ -1,5 +1,6 @@
 """Environments of the seed study that no maintained package provides: Sokoban, Minipacman (with
-procedural mazes) and 9x9 Go (OpenSpiel, the ``go`` extra).
+procedural mazes) and 9x9 Go (OpenSpiel, the ``go`` extra); and tic-tac-toe, a two-player game with a
+known solution on which self-play is tested.
 
 Ids register when :mod:`gym_planning` is imported (Gymnasium 1.x has no plugin loader), so
 ``gym.make("gym_planning:gym_planning/Sokoban-v0")`` works without importing anything first.
@@ -26,6 +27,7 @@ _ENVS = [
         for mode in ("avoid", "hunt", "ambush", "rush")
     ),
     dict(id="gym_planning/Go9x9-v0", entry_point="gym_planning.envs.go:GoEnv"),
+    dict(id="gym_planning/TicTacToe-v0", entry_point="gym_planning.envs.tictactoe:TicTacToeEnv"),
 ]
 
 for _spec in _ENVS:
@@ -43,6 +45,7 @@ _LAZY = {
     "GoEnv": "gym_planning.envs.go",
     "GoPerfectModel": "gym_planning.envs.go",
     "GoSearchOpponent": "gym_planning.envs.go",
+    "TicTacToeEnv": "gym_planning.envs.tictactoe",
 }
 
 __all__ = sorted(_LAZY)

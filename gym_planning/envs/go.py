@@ -462,6 +462,11 @@ class GoEnv(gym.Env):
         """``[A]`` bool, True = legal (the sb3-contrib ``MaskablePPO`` convention)."""
         return self._legal.copy()
 
+    @property
+    def num_players(self) -> int:
+        """2 when the caller plays both colours (``opponent=None``: self-play), 1 against a built-in opponent."""
+        return 2 if self.opponent is None else 1
+
     # -- perfect model ---------------------------------------------------------------------------
 
     def get_state(self) -> Any:

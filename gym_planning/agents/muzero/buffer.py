@@ -18,6 +18,13 @@ step in :class:`~gym_planning.agents.muzero.frames.StackedFrames` (``frames``); 
 :meth:`GameSegmentBuffer.observations_at`. The replay refuses, before allocating, a size the machine's memory
 cannot hold.
 
+Two-player zero-sum games (self-play) store who moved at each step (``to_play``, 0 or 1; always 0 for one
+player). A stored reward is for the player who moved; a value is for the player to move. The n-step value
+target of position ``t`` takes the point of view of ``to_play[t]``: each reward and the bootstrapped value
+count with sign +1 when their player is ``to_play[t]``, -1 otherwise (with alternating turns: ``(-1)^i``).
+The sign of a bootstrapped value is folded into ``bootstrap_discounts``. The player to move in the final
+observation of a truncated step is taken to be the other one (alternating turns).
+
 Letters: ``R`` rows (``capacity``), ``E`` envs, ``A`` actions, ``B`` samples, ``K`` unroll steps.
 """
 
@@ -47,10 +54,12 @@ class UnrollTargets(NamedTuple):
     :param actions: ``[B, K]`` int64, action taken at positions ``0 .. K-1`` (random outside the episode).
     :param rewards: ``[B, K+1]`` float32 reward target of the step *into* each position (index 0 unused, 0).
     :param reward_mask: ``[B, K+1]`` float32, 1 where the reward target is known.
-    :param partial_returns: ``[B, K+1]`` float32 discounted reward sum of each position's n-step window.
+    :param partial_returns: ``[B, K+1]`` float32 discounted reward sum of each position's n-step window,
+        from the point of view of the player to move at that position.
     :param bootstrap_rows: ``[B, K+1]`` int64 row whose value is bootstrapped (-1: none).
     :param bootstrap_final: ``[B, K+1]`` bool, bootstrap from the final observation of a truncated step.
-    :param bootstrap_discounts: ``[B, K+1]`` float32 discount applied to the bootstrapped value.
+    :param bootstrap_discounts: ``[B, K+1]`` float32 discount applied to the bootstrapped value (negative
+        where the bootstrapped state has the other player to move, in two-player games).
     :param weights: ``[B]`` float32 importance-sampling weights (max 1).
     :param flat_index: ``[B]`` int64 ``row * E + env``, for priority updates.
     """
@@ -91,8 +100,15 @@ def _unroll_targets(
     out_boot_row,
     out_boot_final,
     out_boot_discount,
+    to_play,
+    two_players,
 ):
-    """Fill the unroll layout and n-step value-target pieces for each sample (see :class:`UnrollTargets`)."""
+    """Fill the unroll layout and n-step value-target pieces for each sample (see :class:`UnrollTargets`).
+
+    ``to_play`` ``[R, E]`` int8 is the player who moved at each row (all 0 for one player): rewards and
+    bootstrapped values of the other player count negatively (zero-sum). ``two_players``: whether the
+    player to move flips after a truncated step (for the sign of its final observation's value).
+    """
     for b in range(start_rows.shape[0]):
         env = envs[b]
         start = start_rows[b]
@@ -125,26 +141,30 @@ def _unroll_targets(
             acc = 0.0
             scale = 1.0
             ended = False
+            player = to_play[row, env]
             for i in range(window):
                 r = (row + i) % capacity
+                sign = 1.0 if to_play[r, env] == player else -1.0
                 if final_unknown[r, env]:
                     # Cut before the step from ``r``: bootstrap from the observation at ``r`` (i >= 1 here).
                     ended = True
                     out_boot_row[b, k] = r
-                    out_boot_discount[b, k] = scale
+                    out_boot_discount[b, k] = sign * scale
                     break
-                acc += scale * rewards[r, env]
+                acc += sign * scale * rewards[r, env]
                 scale *= discount
                 if episode_end[r, env]:
                     ended = True
                     if not terminated[r, env]:
+                        # The final observation's player to move: the other one if two players alternate.
                         out_boot_row[b, k] = r
                         out_boot_final[b, k] = True
-                        out_boot_discount[b, k] = scale
+                        out_boot_discount[b, k] = (-sign if two_players else sign) * scale
                     break
             if not ended:
-                out_boot_row[b, k] = (row + window) % capacity
-                out_boot_discount[b, k] = scale
+                r = (row + window) % capacity
+                out_boot_row[b, k] = r
+                out_boot_discount[b, k] = (1.0 if to_play[r, env] == player else -1.0) * scale
             out_partial[b, k] = acc
 
 
@@ -162,6 +182,8 @@ class GameSegmentBuffer:
     :param frame_stack: ``S`` when each observation is a stack of ``S`` frames along axis 0, stored one frame
         per step (:class:`~gym_planning.agents.muzero.frames.StackedFrames`); None stores observations whole.
     :raises ValueError: when the replay would need more than ``MAX_MEMORY_FRACTION`` of the available memory.
+    :param two_players: a two-player zero-sum game with alternating turns (self-play): pass ``to_play`` to
+        :meth:`add`; value targets take the view of the player to move (see the module docstring).
     """
 
     def __init__(
@@ -176,6 +198,7 @@ class GameSegmentBuffer:
         priority_beta: float = 1.0,
         seed: int | None = None,
         frame_stack: int | None = None,
+        two_players: bool = False,
     ):
         if capacity_steps < 2 * n_envs:
             raise ValueError(f"buffer_size must hold at least 2 steps per env; got {capacity_steps} for {n_envs} envs")
@@ -198,6 +221,9 @@ class GameSegmentBuffer:
         self.episode_end = np.zeros(shape, np.bool_)
         self.policy_targets = np.zeros((*shape, num_actions), np.float32)
         self.legal_masks = np.ones((*shape, num_actions), np.bool_)
+        # Player who moved at each step (two-player self-play); 0 throughout for one player.
+        self.to_play = np.zeros(shape, np.int8)
+        self.two_players = two_players
         self.priorities = np.zeros(shape, np.float64)
         # Final observations of truncated steps, keyed by (row, env): rare, so kept out of the arrays.
         self.final_observations: dict[tuple[int, int], np.ndarray] = {}
@@ -226,9 +252,11 @@ class GameSegmentBuffer:
         legal_mask: np.ndarray,
         final_observations: dict[int, np.ndarray],
         priority: np.ndarray | None = None,
+        to_play: np.ndarray | None = None,
     ) -> None:
         """Store one vector-env step: arrays are ``[E, ...]``; ``final_observations`` maps env index to the
-        final observation of a truncated episode; ``priority`` defaults to the current maximum."""
+        final observation of a truncated episode; ``priority`` defaults to the current maximum;
+        ``to_play`` ``[E]`` is the player (0 or 1) who moved, in two-player games (None: one player)."""
         row = self.pos
         for key in [key for key in self.final_observations if key[0] == row]:
             del self.final_observations[key]
@@ -243,6 +271,7 @@ class GameSegmentBuffer:
         self.final_unknown[row] = False
         self.policy_targets[row] = policy_target
         self.legal_masks[row] = legal_mask
+        self.to_play[row] = 0 if to_play is None else to_play
         if priority is None:
             stored = self.priorities[: self.stored_rows]
             priority = np.full(self.n_envs, stored.max() if stored.size else 1.0)
@@ -273,12 +302,15 @@ class GameSegmentBuffer:
         return open_envs
 
     def __setstate__(self, state: dict) -> None:
-        """Unpickle, adding ``final_unknown`` and ``frame_stack`` to replays saved before they existed."""
+        """Unpickle, adding ``final_unknown``, ``frame_stack`` and ``to_play`` to replays saved before they existed."""
         self.__dict__.update(state)
         if "final_unknown" not in state:
             self.final_unknown = np.zeros_like(self.episode_end)
         if "frame_stack" not in state:
             self.frame_stack = None
+        if "to_play" not in state:
+            self.to_play = np.zeros(self.episode_end.shape, np.int8)
+            self.two_players = False
 
     def observations_at(self, rows: np.ndarray, envs: np.ndarray) -> np.ndarray:
         """The stored observations ``[M, *obs]`` at rows ``rows [M]`` of env columns ``envs [M]`` (a new array)."""
@@ -329,6 +361,8 @@ class GameSegmentBuffer:
             out["bootstrap_rows"],
             out["bootstrap_final"],
             out["bootstrap_discounts"],
+            self.to_play,
+            self.two_players,
         )
         inside = out["status"][:, :-1] == INSIDE
         random_actions = self.rng.integers(0, self.num_actions, size=(batch_size, num_unroll_steps))

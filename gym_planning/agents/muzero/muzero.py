@@ -119,6 +119,60 @@ def _check_async_settings(
         )
 
 
+def _num_players(env: Any) -> int | None:
+    """The envs' ``num_players`` attribute (1, or 2 for a two-player game played from both sides), or None."""
+    if env is None or not env.has_attr("num_players"):
+        return None
+    counts = {int(count) for count in env.get_attr("num_players")}
+    if len(counts) != 1 or not counts <= {1, 2}:
+        raise ValueError(f"the envs report num_players {sorted(counts)}; MuZero needs all of them 1, or all 2")
+    return counts.pop()
+
+
+def _resolve_two_player(two_player: bool | None, env: Any) -> bool:
+    """Whether MuZero trains by self-play: ``two_player`` checked against the env's ``num_players``."""
+    players = _num_players(env)
+    if two_player is None:
+        return players == 2
+    if two_player and players == 1:
+        raise ValueError(
+            "two_player=True, but the env has num_players=1 (an opponent moves inside it, e.g. Go9x9-v0 with "
+            "opponent='random'): make the env without an opponent (opponent=None) for self-play, or drop two_player"
+        )
+    if not two_player and players == 2:
+        raise ValueError(
+            "two_player=False, but the env has num_players=2 (both sides are played through step(), e.g. Go9x9-v0 "
+            "with opponent=None): its rewards go to whichever player moved, so one value would mix both points of "
+            "view; use two_player=True (self-play) or give the env an opponent"
+        )
+    if two_player and env is not None and not env.has_attr("action_masks"):
+        raise ValueError(
+            "two_player=True needs the legal moves of each position: the env must have action_masks() "
+            "returning an [A] bool array, True = legal (as GoEnv and TicTacToeEnv do)"
+        )
+    return bool(two_player)
+
+
+def check_legal_mask(mask: Any, num_envs: int, num_actions: int, source: str) -> np.ndarray:
+    """``mask`` as a ``[E, A]`` bool array, or a ``ValueError`` naming how it disagrees with the action space.
+
+    :param source: where the mask came from, for the message (e.g. ``"the envs' action_masks()"``).
+    """
+    array = np.asarray(mask)
+    if array.shape != (num_envs, num_actions):
+        raise ValueError(
+            f"{source} gave a legal mask of shape {array.shape}; the action space Discrete({num_actions}) with "
+            f"{num_envs} env(s) needs [{num_envs}, {num_actions}] (one bool per action, True = legal)"
+        )
+    if array.dtype != np.bool_ and not np.isin(array, (0, 1)).all():
+        raise ValueError(f"{source} gave a legal mask with values other than 0/1 (True = legal): {array.tolist()!r:.120}")
+    array = array.astype(bool)
+    empty = np.flatnonzero(~array.any(axis=1))
+    if len(empty):
+        raise ValueError(f"{source} gave a legal mask with no legal action for env(s) {empty.tolist()}: nothing to play")
+    return array
+
+
 def _check_finite(values: np.ndarray, what: str, num_timesteps: int, envs: list[int] | None = None) -> None:
     """Raise if a float batch ``[E, ...]`` from the envs holds NaN or inf, naming the env and the step.
 
@@ -144,6 +198,12 @@ class MuZero(BaseAlgorithm):
     :param num_simulations: simulations per search (acting, reanalyse, ``predict``).
     :param search: ``"muzero"`` (pUCT with Dirichlet noise) or ``"gumbel"`` (Gumbel MuZero).
     :param max_depth: maximum tree depth in edges from the root (Hamrick et al.'s ``D_tree``); None = unbounded.
+    :param two_player: self-play on a two-player zero-sum game with alternating turns, both sides played by the
+        agent through ``step()``: the env reports ``info["to_play"]`` (0 or 1, the player to move) at reset and
+        at each step, rewards are for the player who moved, and ``action_masks()`` gives the legal moves.
+        Values and value targets are then for the player to move (n-step returns flip sign each ply) and the
+        search negates values at each level (mctx's ``discount=-1``). None (default): self-play when the env
+        has ``num_players == 2`` (``gym_planning/Go9x9-v0`` and ``TicTacToe-v0`` without an opponent).
     :param search_at_train_time: act with search during training; False acts by sampling the policy head.
     :param search_for_targets: policy targets from search; False uses a one-step look-ahead with the learned
         model (one-hot on ``argmax_a r(s, a) + discount * v(s')``), i.e. no tree search in the targets.
@@ -210,6 +270,7 @@ class MuZero(BaseAlgorithm):
         num_simulations: int = 16,
         search: Literal["muzero", "gumbel"] = "muzero",
         max_depth: int | None = None,
+        two_player: bool | None = None,
         search_at_train_time: bool = True,
         search_for_targets: bool = True,
         num_unroll_steps: int = 5,
@@ -297,6 +358,14 @@ class MuZero(BaseAlgorithm):
             seed=seed,
         )
         self.num_simulations = num_simulations
+        self.two_player = _resolve_two_player(two_player, self.env)
+        if async_actors and self.two_player:
+            raise ValueError(
+                "async_actors does not play two-player self-play yet (the actor process tracks no to_play): "
+                "use async_actors=0 for two_player games"
+            )
+        # Player to move at each env's last observation ([E] int8; two-player self-play only).
+        self._last_to_play: np.ndarray | None = None
         self.search = search
         self.max_depth = max_depth
         self.search_at_train_time = search_at_train_time
@@ -376,6 +445,7 @@ class MuZero(BaseAlgorithm):
             priority_beta=self.priority_beta,
             seed=None if self.seed is None else self.seed + 1,
             frame_stack=resolve_frame_stack(self.frame_stack, self.env, self.observation_space.shape),
+            two_players=self.two_player,
         )
 
     def _compile_network(self) -> CompiledMlpModel | None:
@@ -465,7 +535,8 @@ class MuZero(BaseAlgorithm):
         """``[E, A]`` legal masks from the envs' ``action_masks()`` (sb3-contrib style), or None."""
         if self.env is None or not self.env.has_attr("action_masks"):
             return None
-        return np.stack(self.env.env_method("action_masks")).astype(bool)
+        masks = self.env.env_method("action_masks")
+        return check_legal_mask(masks, self.env.num_envs, int(self.action_space.n), "the envs' action_masks()")
 
     def _root(self, observation: np.ndarray | th.Tensor) -> RootOutput:
         """Search roots for raw observations ``[B, *obs]``, from the compiled copy or the torch network
@@ -496,6 +567,7 @@ class MuZero(BaseAlgorithm):
                 rng=self.search_rng,
                 max_num_considered_actions=self.max_num_considered_actions,
                 gumbel_scale=1.0 if explore else 0.0,
+                two_player=self.two_player,
             )
         return muzero_policy(
             root,
@@ -507,15 +579,18 @@ class MuZero(BaseAlgorithm):
             dirichlet_alpha=self.dirichlet_alpha,
             dirichlet_fraction=self.dirichlet_fraction if explore else 0.0,
             temperature=temperature,
+            two_player=self.two_player,
         )
 
     def _one_step_targets(self, root: RootOutput, legal_mask: np.ndarray | None) -> np.ndarray:
-        """``[B, A]`` one-hot on ``argmax_a r(s, a) + discount * v(s')`` under the learned model."""
+        """``[B, A]`` one-hot on ``argmax_a r(s, a) + discount * v(s')`` under the learned model
+        (``r - discount * v(s')`` in two-player games: ``v(s')`` is the opponent's)."""
         hidden = th.as_tensor(root.embedding, dtype=th.float32, device=self.device)
         batch_size, num_actions = hidden.shape[0], int(self.action_space.n)
         actions = np.tile(np.arange(num_actions), batch_size)
         output, _ = self.policy.network.recurrent(hidden.repeat_interleave(num_actions, dim=0), actions)
-        q = (output.reward + self.discount * output.value).view(batch_size, num_actions).cpu().numpy()
+        sign = -1.0 if self.two_player else 1.0
+        q = (output.reward + sign * self.discount * output.value).view(batch_size, num_actions).cpu().numpy()
         if legal_mask is not None:
             q = np.where(legal_mask, q, -np.inf)
         return np.eye(num_actions, dtype=np.float32)[q.argmax(axis=1)]
@@ -560,7 +635,11 @@ class MuZero(BaseAlgorithm):
                 raise ValueError("predict got a non-finite observation (NaN or inf); the network cannot embed it")
         obs_tensor, vectorized = self.policy.obs_to_tensor(observation)
         root = self._root(obs_tensor)
-        legal_mask = None if action_masks is None else np.asarray(action_masks, dtype=bool).reshape(len(obs_tensor), -1)
+        legal_mask = None
+        if action_masks is not None:  # one [A] mask for one unbatched observation, as sb3-contrib accepts
+            masks = np.asarray(action_masks)
+            masks = masks[None] if masks.ndim == 1 else masks
+            legal_mask = check_legal_mask(masks, len(obs_tensor), int(self.action_space.n), "predict(action_masks=...)")
         output = self._run_search(root, legal_mask, explore=False, temperature=0.0 if deterministic else 1.0)
         actions = output.action
         return (actions if vectorized else actions[0]), state
@@ -617,8 +696,11 @@ class MuZero(BaseAlgorithm):
         if final_obs:
             _check_finite(np.stack(list(final_obs.values())), "final observation", self.num_timesteps, list(final_obs))
         self.replay_buffer.add(
-            self._last_obs, actions, rewards, terminated, truncated, targets, legal_mask, final_obs
+            self._last_obs, actions, rewards, terminated, truncated, targets, legal_mask, final_obs,
+            to_play=self._last_to_play,
         )
+        if self.two_player:
+            self._last_to_play = self._next_to_play(infos, dones)
         self._update_info_buffer(infos, dones)
         self._last_obs = new_obs
         self._last_episode_starts = dones
@@ -644,9 +726,53 @@ class MuZero(BaseAlgorithm):
     ) -> tuple[int, BaseCallback]:
         """SB3's setup; when it is about to reset the envs (``reset_num_timesteps`` or no last observation),
         first close the episodes the replay holds open, so that none is stitched onto the next one."""
-        if reset_num_timesteps or self._last_obs is None:
+        resets = reset_num_timesteps or self._last_obs is None
+        if resets:
             self.replay_buffer.close_open_episodes(self._last_obs)  # type: ignore[arg-type]
-        return super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
+        result = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
+        if resets:
+            self._start_players(self.env.unwrapped.reset_infos)  # type: ignore[union-attr]
+        return result
+
+    # -- two players --------------------------------------------------------------------------------
+    def _read_to_play(self, infos: Iterable[dict[str, Any]], when: str) -> np.ndarray:
+        """``[E]`` int8 player to move (0 or 1) from the envs' ``info["to_play"]``, or a clear error."""
+        players = []
+        for index, info in enumerate(infos):
+            if "to_play" not in info:
+                raise ValueError(
+                    f"two_player=True, but env {index}'s info at {when} has no 'to_play': a two-player env must report "
+                    "info['to_play'] (0 or 1, the player to move) at reset and at every step; use two_player=False "
+                    "for a one-player env (or wrap the env so that it reports whose turn it is)"
+                )
+            if info["to_play"] not in (0, 1):
+                raise ValueError(f"env {index}'s info['to_play'] at {when} is {info['to_play']!r}; it must be 0 or 1")
+            players.append(int(info["to_play"]))
+        return np.array(players, np.int8)
+
+    def _start_players(self, reset_infos: list[dict[str, Any]]) -> None:
+        """Read who moves first after the envs' reset; refuse an env that is ambiguous about its players."""
+        if self.two_player:
+            self._last_to_play = self._read_to_play(reset_infos, "reset")
+        elif any("to_play" in info for info in reset_infos) and _num_players(self.env) is None:
+            raise ValueError(
+                "the env reports info['to_play'] but has no num_players attribute, so MuZero cannot tell self-play "
+                "from a one-player env: pass two_player=True (both sides played by the agent) or two_player=False"
+            )
+
+    def _next_to_play(self, infos: list[dict[str, Any]], dones: np.ndarray) -> np.ndarray:
+        """``[E]`` player to move at the new observations (the reset's info where an episode ended); the turns
+        must alternate inside an episode (the search and the value targets assume it)."""
+        reset_infos = self.env.unwrapped.reset_infos  # type: ignore[union-attr]
+        merged = [reset_infos[i] if done else info for i, (info, done) in enumerate(zip(infos, dones))]
+        to_play = self._read_to_play(merged, f"num_timesteps={self.num_timesteps}")
+        repeated = np.flatnonzero(~dones & (to_play == self._last_to_play))
+        if len(repeated):
+            raise ValueError(
+                f"env {repeated[0]} gave the move to the same player twice (info['to_play'] = {to_play[repeated[0]]}): "
+                "two-player self-play needs alternating turns (a pass is a move; an opponent inside the env is not self-play)"
+            )
+        return to_play
 
     def learn(
         self: SelfMuZero,
