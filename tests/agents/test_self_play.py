@@ -112,6 +112,11 @@ def test_two_player_switch_refuses_the_wrong_kind_of_env():
         MuZero("MlpPolicy", "CartPole-v1", two_player=True, **SMALL)
 
 
+def test_actor_process_refuses_self_play():
+    with pytest.raises(ValueError, match="async_actors does not play two-player self-play"):
+        MuZero("MlpPolicy", TicTacToeEnv(), async_actors=1, **SMALL)
+
+
 def test_two_player_mode_on_an_env_without_to_play_names_it():
     model = MuZero("MlpPolicy", _NoToPlay(TicTacToeEnv()), **SMALL)
     with pytest.raises(ValueError, match=r"env 0's info at reset has no 'to_play'.*info\['to_play'\]"):
