@@ -1,9 +1,19 @@
-"""Learning benchmark: MuZero against rl-zoo3-tuned DQN and PPO at the same number of env steps.
+"""Learning benchmark: MuZero against DQN and PPO, each built from its tuned settings in ``gym_planning/hyperparams``.
 
     python -m benchmarks.learning                 # CartPole-v1 and Acrobot-v1, 1 seed, 20,000 env steps each
     python -m benchmarks.learning --quick         # CartPole-v1 only, 1 seed, 8,000 env steps
     python -m benchmarks.learning --envs CartPole-v1 --seeds 3 --eval-every 1000 [--fast-cpu]   # the speed comparison
     python -m benchmarks.learning --algos MuZero --set num_simulations=8 --set batch_size=64  # a MuZero variant
+    python -m benchmarks.learning --env gym_planning/Minipacman-v0 --steps 15000 --seeds 3 --eval-every 3750
+    python -m benchmarks.learning --env Sokoban7x7-v0 --steps 15000 --seeds 3 --eval-every 3750  # docs/muzero.md, "Seed environments"
+
+``--env ID`` takes any env id with an entry in ``gym_planning/hyperparams/<algo>.yml`` for every algorithm run
+(``--envs`` is the same option). Without ``--steps`` each run takes its entry's ``n_timesteps``. Evaluation uses
+the entry's evaluation env (``make_eval_env``: held-out mazes and levels where ``eval_env_kwargs`` says so),
+reseeded before every evaluation so that each evaluation point, and every algorithm, plays the same episodes.
+Thresholds (the "to threshold" columns) come from the table ``THRESHOLDS`` below; an env missing there has none.
+Where an env terminates only on success (Sokoban) the records also hold the fraction of evaluation episodes
+that ended ``terminated`` (``solved``).
 
 Every ``--eval-every`` env steps each agent is evaluated on 20 episodes (MuZero: deterministic search;
 DQN/PPO: deterministic policy). Prints a table of time and env steps to the threshold, throughput and
@@ -11,8 +21,7 @@ DQN/PPO: deterministic policy). Prints a table of time and env steps to the thre
 ``runs/learning/``) the records as ``records.json`` and the curves as ``learning_curves.png``.
 A record: ``{"algo", "env", "seed", "env_steps", "steps_to_threshold", "wall_s_to_threshold",
 "final_mean_return", "wall_s", "train_wall_s", "eval_wall_s", "env_steps_per_s", "gradient_steps_per_s",
-"phase_share", "device", "settings", "curve"}`` (threshold: 475 on CartPole-v1, -100 on Acrobot-v1; the
-"to threshold" fields are null if never reached). ``wall_s_to_threshold`` and the throughputs exclude
+"phase_share", "device", "settings", "curve", "solved"}`` (the "to threshold" fields are null if never reached). ``wall_s_to_threshold`` and the throughputs exclude
 evaluation time; ``phase_share`` splits MuZero's training wall time into acting search, env steps,
 target building (sampling, value targets, reanalyse), gradient steps and the rest (logging, callbacks).
 Each run trains in a fresh process of its own (``--in-process`` to share one), torch single-threaded.
@@ -31,19 +40,27 @@ from typing import Any
 
 import numpy as np
 import torch as th
-from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
 
 from gym_planning.agents.muzero import FAST_CPU_SETTINGS, MuZero
 from gym_planning.agents.muzero.muzero import PHASES
+from gym_planning.hyperparams import env_ids, load_hyperparams, make_agent, make_eval_env
 
-THRESHOLDS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0}
+ALGOS = {"MuZero": "muzero", "DQN": "dqn", "PPO": "ppo"}
+"""Names in the tables and on the command line, and the ``gym_planning/hyperparams`` file of each."""
+THRESHOLDS = {
+    "CartPole-v1": 475.0,
+    "Acrobot-v1": -100.0,
+    # Reference levels, not published thresholds: a third of the food of a 15x19 maze (about 140 cells) on
+    # Minipacman (random play: 10); Sokoban 7x7 x 2: the return of solving within ~60 steps (random: -10).
+    "gym_planning/Minipacman-v0": 50.0,
+    "Sokoban7x7-v0": 6.0,
+}
 EVAL_EPISODES = 20
-MUZERO_N_ENVS = 4
+EVAL_ENVS = 10
 
 
 @dataclass
@@ -67,62 +84,39 @@ class Record:
     phase_share: dict[str, float] = field(default_factory=dict)  # MuZero: share of train_wall_s per phase
     curve: list[tuple[int, float, float]] = field(default_factory=list)  # (env steps, mean return, train wall s)
     policy_head_return: float | None = None  # MuZero only: final return acting with the raw policy head
+    solved: list[tuple[int, float]] = field(default_factory=list)  # (env steps, share of episodes terminated)
 
 
-def _linear(initial: float):
-    """rl-zoo's ``lin_<initial>``: decays linearly with the remaining progress (1 -> 0)."""
-    return lambda progress_remaining: progress_remaining * initial
+def make_model(algo: str, env_id: str, seed: int, device: str, overrides: dict[str, Any]) -> BaseAlgorithm:
+    """``algo`` (a key of :data:`ALGOS`) with its tuned settings for ``env_id`` and ``overrides`` on top."""
+    return make_agent(ALGOS[algo], env_id, seed=seed, device=device, overrides=overrides)
 
 
-def make_muzero(env_id: str, seed: int, device: str, overrides: dict[str, Any]) -> BaseAlgorithm:
-    settings = dict(overrides)
-    n_envs = settings.pop("n_envs", MUZERO_N_ENVS)
-    # MuZero's defaults are the recommended classic-control settings (docs/muzero.md).
-    return MuZero("MlpPolicy", make_vec_env(env_id, n_envs=n_envs, seed=seed), seed=seed, device=device, **settings)
+def check_envs(env_list: list[str], algos: list[str]) -> None:
+    """One clear error if an env has no entry for one of ``algos``, naming the envs that have them all."""
+    with_all = sorted(set.intersection(*(set(env_ids(ALGOS[algo])) for algo in algos)))
+    missing = [(env_id, algo) for env_id in env_list for algo in algos if env_id not in env_ids(ALGOS[algo])]
+    if missing:
+        env_id, algo = missing[0]
+        raise SystemExit(
+            f"no {algo} settings for env {env_id!r} in gym_planning/hyperparams/{ALGOS[algo]}.yml; "
+            f"envs with settings for {', '.join(algos)}: {with_all}"
+        )
 
 
-def make_dqn(env_id: str, seed: int, device: str, overrides: dict[str, Any]) -> BaseAlgorithm:
-    """rl-baselines3-zoo ``hyperparams/dqn.yml`` (tuned entries)."""
-    if env_id == "CartPole-v1":
-        settings = dict(
-            learning_rate=2.3e-3, batch_size=64, buffer_size=100_000, learning_starts=1000, gamma=0.99,
-            target_update_interval=10, train_freq=256, gradient_steps=128, exploration_fraction=0.16,
-            exploration_final_eps=0.04, policy_kwargs=dict(net_arch=[256, 256]),
-        )  # fmt: skip
-    else:
-        settings = dict(
-            learning_rate=6.3e-4, batch_size=128, buffer_size=50_000, learning_starts=0, gamma=0.99,
-            target_update_interval=250, train_freq=4, gradient_steps=-1, exploration_fraction=0.12,
-            exploration_final_eps=0.1, policy_kwargs=dict(net_arch=[256, 256]),
-        )  # fmt: skip
-    env = make_vec_env(env_id, n_envs=1, seed=seed)
-    return DQN("MlpPolicy", env, seed=seed, device=device, **{**settings, **overrides})
-
-
-def make_ppo(env_id: str, seed: int, device: str, overrides: dict[str, Any]) -> BaseAlgorithm:
-    """rl-baselines3-zoo ``hyperparams/ppo.yml``."""
-    if env_id == "CartPole-v1":
-        env = make_vec_env(env_id, n_envs=8, seed=seed)
-        settings = dict(
-            n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0,
-            learning_rate=_linear(1e-3), clip_range=_linear(0.2),
-        )  # fmt: skip
-    else:
-        env = VecNormalize(make_vec_env(env_id, n_envs=16, seed=seed))
-        settings = dict(n_steps=256, gae_lambda=0.94, gamma=0.99, n_epochs=4, ent_coef=0.0)
-    return PPO("MlpPolicy", env, seed=seed, device=device, **{**settings, **overrides})
-
-
-FACTORIES = {"MuZero": make_muzero, "DQN": make_dqn, "PPO": make_ppo}
 
 
 class EvalCurve(BaseCallback):
     """Evaluates the model every ``eval_every`` env steps (and at the end); records the curve against
     training wall time (evaluation time is counted apart, in ``eval_seconds``)."""
 
-    def __init__(self, eval_env: VecEnv, eval_every: int, threshold: float, stop_at_threshold: bool):
+    def __init__(
+        self, eval_env: VecEnv, eval_every: int, threshold: float, stop_at_threshold: bool, eval_seed: int = 0
+    ):  # fmt: skip
         super().__init__()
         self.eval_env = eval_env
+        self.eval_seed = eval_seed
+        self.solved: list[tuple[int, float]] = []
         self.eval_every = eval_every
         self.next_eval = eval_every
         self.threshold = threshold
@@ -138,9 +132,19 @@ class EvalCurve(BaseCallback):
         start = time.perf_counter()
         if isinstance(self.eval_env, VecNormalize):
             sync_envs_normalization(self.training_env, self.eval_env)
-        mean, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=EVAL_EPISODES, warn=False)
+        self.eval_env.seed(self.eval_seed)  # every evaluation plays the same episodes (levels, mazes)
+        ends: list[bool] = []  # per episode: terminated (True) or truncated
+
+        def record_end(local: dict[str, Any], _: Any) -> None:
+            if local["done"]:
+                ends.append(not local["info"].get("TimeLimit.truncated", False))
+
+        mean, _ = evaluate_policy(
+            self.model, self.eval_env, n_eval_episodes=EVAL_EPISODES, warn=False, callback=record_end
+        )  # fmt: skip
         self.eval_seconds += time.perf_counter() - start
         self.curve.append((self.num_timesteps, float(mean), round(self.train_seconds(), 2)))
+        self.solved.append((self.num_timesteps, round(float(np.mean(ends)), 3)))
         return float(mean)
 
     def _on_step(self) -> bool:
@@ -159,16 +163,15 @@ def run(
     th.set_num_threads(1)
     start = time.perf_counter()
     overrides = dict(overrides or {})
-    model = FACTORIES[algo](env_id, seed, device, overrides)
-    eval_env = make_vec_env(env_id, n_envs=10, seed=seed + 1000)
-    if isinstance(model.get_env(), VecNormalize):
-        eval_env = VecNormalize(eval_env, training=False, norm_reward=False)
-    callback = EvalCurve(eval_env, eval_every, THRESHOLDS[env_id], stop_at_threshold)
+    model = make_model(algo, env_id, seed, device, overrides)
+    eval_env = make_eval_env(load_hyperparams(ALGOS[algo], env_id, overrides), n_envs=EVAL_ENVS)
+    threshold = THRESHOLDS.get(env_id, np.inf)
+    callback = EvalCurve(eval_env, eval_every, threshold, stop_at_threshold, eval_seed=seed + 1000)
     model.learn(env_steps, callback=callback)
     train_wall_s = callback.train_seconds()
     if not callback.curve or callback.curve[-1][0] < model.num_timesteps:
         callback.evaluate()
-    reached = [(steps, wall) for steps, mean, wall in callback.curve if mean >= THRESHOLDS[env_id]]
+    reached = [(steps, wall) for steps, mean, wall in callback.curve if mean >= threshold]
     head, share = None, {}
     if isinstance(model, MuZero):
         head = float(evaluate_policy(model.policy, eval_env, n_eval_episodes=EVAL_EPISODES, warn=False)[0])
@@ -193,6 +196,7 @@ def run(
         phase_share=share,
         curve=callback.curve,
         policy_head_return=head,
+        solved=callback.solved,
     )
 
 
@@ -239,7 +243,7 @@ def print_summary(records: list[Record]) -> None:
     print("\nmedian over seeds (a run that never reached the threshold counts as never):")
     for env_id in sorted({r.env for r in records}):
         medians = {}
-        for algo in FACTORIES:
+        for algo in ALGOS:
             runs = [r for r in records if r.env == env_id and r.algo == algo]
             if runs:
                 medians[algo] = (
@@ -264,7 +268,7 @@ def plot(records: list[Record], path: Path) -> None:
 
     envs = sorted({r.env for r in records})
     fig, axes = plt.subplots(2, len(envs), figsize=(6 * len(envs), 8), squeeze=False)
-    colors = {algo: f"C{i}" for i, algo in enumerate(FACTORIES)}
+    colors = {algo: f"C{i}" for i, algo in enumerate(ALGOS)}
     for column, env_id in enumerate(envs):
         for row, (x_index, x_label) in enumerate(((0, "env steps"), (2, "training wall time (s, evaluation excluded)"))):
             ax = axes[row][column]
@@ -273,7 +277,8 @@ def plot(records: list[Record], path: Path) -> None:
                 first = r.seed == min(x.seed for x in records if x.algo == r.algo and x.env == env_id)
                 ax.plot(xs, means, marker="o", markersize=3, color=colors.get(r.algo), alpha=0.8,
                         label=r.algo if first else None)  # fmt: skip
-            ax.axhline(THRESHOLDS[env_id], color="grey", linestyle="--", linewidth=1)
+            if env_id in THRESHOLDS:
+                ax.axhline(THRESHOLDS[env_id], color="grey", linestyle="--", linewidth=1)
             seeds = len({r.seed for r in records if r.env == env_id})
             ax.set(title=f"{env_id} ({seeds} seed{'s' * (seeds > 1)}, one line each)", xlabel=x_label)
             ax.set(ylabel=f"mean return ({EVAL_EPISODES} episodes)")
@@ -300,10 +305,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/learning"), help="folder for records.json and the plot")
     parser.add_argument("--seeds", type=int, default=1, help="seeds per (algo, env)")
     parser.add_argument("--first-seed", type=int, default=0, help="first seed (runs seeds first .. first + seeds - 1)")
-    parser.add_argument("--steps", type=int, default=None, help="env steps per run (default 20,000; quick 8,000)")
+    parser.add_argument("--steps", type=int, default=None, help="env steps per run (default: the entry's n_timesteps; quick 8,000)")
     parser.add_argument("--eval-every", type=int, default=2000, help="env steps between evaluations")
-    parser.add_argument("--algos", nargs="+", default=list(FACTORIES), choices=list(FACTORIES))
-    parser.add_argument("--envs", nargs="+", default=list(THRESHOLDS), choices=list(THRESHOLDS))
+    parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=list(ALGOS))
+    parser.add_argument("--env", "--envs", dest="envs", nargs="+", default=["CartPole-v1", "Acrobot-v1"],
+                        help="env ids with settings in gym_planning/hyperparams/<algo>.yml")  # fmt: skip
     parser.add_argument("--device", default="auto", help="torch device for all agents")
     parser.add_argument("--fast-cpu", action="store_true", help="MuZero with FAST_CPU_SETTINGS (before any --set)")
     parser.add_argument("--set", dest="overrides", action="append", type=_parse_override, default=[],
@@ -313,8 +319,8 @@ def main() -> None:
     args = parser.parse_args()
     th.set_num_threads(1)
     envs = ["CartPole-v1"] if args.quick else args.envs
+    check_envs(envs, args.algos)
     seeds = 1 if args.quick else args.seeds
-    env_steps = args.steps or (8_000 if args.quick else 20_000)
     runner = run if args.in_process else _run_in_subprocess
 
     records = []
@@ -323,6 +329,7 @@ def main() -> None:
             for algo in args.algos:
                 base = FAST_CPU_SETTINGS if args.fast_cpu else {}
                 overrides = {**base, **dict(args.overrides)} if algo == "MuZero" else {}
+                env_steps = args.steps or (8_000 if args.quick else load_hyperparams(ALGOS[algo], env_id).n_timesteps)
                 record = runner(algo, env_id, seed, env_steps, args.eval_every, args.device, overrides, args.stop_at_threshold)
                 print(f"{algo} {env_id} seed {seed}: final {record.final_mean_return:.1f}, threshold at "
                       f"{record.steps_to_threshold} steps / {record.wall_s_to_threshold} train s, "
