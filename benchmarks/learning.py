@@ -85,6 +85,7 @@ class Record:
     curve: list[tuple[int, float, float]] = field(default_factory=list)  # (env steps, mean return, train wall s)
     policy_head_return: float | None = None  # MuZero only: final return acting with the raw policy head
     solved: list[tuple[int, float]] = field(default_factory=list)  # (env steps, share of episodes terminated)
+    stochastic: list[tuple[int, float]] = field(default_factory=list)  # DQN/PPO: (env steps, mean return sampling)
 
 
 def make_model(algo: str, env_id: str, seed: int, device: str, overrides: dict[str, Any]) -> BaseAlgorithm:
@@ -117,6 +118,7 @@ class EvalCurve(BaseCallback):
         self.eval_env = eval_env
         self.eval_seed = eval_seed
         self.solved: list[tuple[int, float]] = []
+        self.stochastic: list[tuple[int, float]] = []
         self.eval_every = eval_every
         self.next_eval = eval_every
         self.threshold = threshold
@@ -142,9 +144,17 @@ class EvalCurve(BaseCallback):
         mean, _ = evaluate_policy(
             self.model, self.eval_env, n_eval_episodes=EVAL_EPISODES, warn=False, callback=record_end
         )  # fmt: skip
-        self.eval_seconds += time.perf_counter() - start
-        self.curve.append((self.num_timesteps, float(mean), round(self.train_seconds(), 2)))
+        self.curve.append((self.num_timesteps, float(mean), round(self.train_seconds() - (time.perf_counter() - start), 2)))
         self.solved.append((self.num_timesteps, round(float(np.mean(ends)), 3)))
+        if not isinstance(self.model, MuZero):
+            # Deterministic model-free policies can loop forever in grid games (rl-zoo evaluates Atari and
+            # MiniGrid stochastically for this reason): record sampled actions too, on the same episodes.
+            self.eval_env.seed(self.eval_seed)
+            sampled, _ = evaluate_policy(
+                self.model, self.eval_env, n_eval_episodes=EVAL_EPISODES, warn=False, deterministic=False
+            )  # fmt: skip
+            self.stochastic.append((self.num_timesteps, round(float(sampled), 3)))
+        self.eval_seconds += time.perf_counter() - start
         return float(mean)
 
     def _on_step(self) -> bool:
@@ -197,6 +207,7 @@ def run(
         curve=callback.curve,
         policy_head_return=head,
         solved=callback.solved,
+        stochastic=callback.stochastic,
     )
 
 
@@ -229,6 +240,10 @@ def print_table(records: list[Record]) -> None:
     for r in records:
         points = "  ".join(f"{steps}:{mean:.0f}({wall:.0f}s)" for steps, mean, wall in r.curve)
         print(f"  {r.algo:<7} {r.env:<12} seed {r.seed}: {points}")
+        if r.stochastic:
+            print(f"  {'':<7} {'':<12} sampled actions: " + "  ".join(f"{steps}:{mean:.0f}" for steps, mean in r.stochastic))
+        if any(share for _, share in r.solved):
+            print(f"  {'':<7} {'':<12} share terminated: " + "  ".join(f"{steps}:{share:.2f}" for steps, share in r.solved))
 
 
 def _median_or_never(values: list[float | None]) -> float | None:
@@ -277,6 +292,10 @@ def plot(records: list[Record], path: Path) -> None:
                 first = r.seed == min(x.seed for x in records if x.algo == r.algo and x.env == env_id)
                 ax.plot(xs, means, marker="o", markersize=3, color=colors.get(r.algo), alpha=0.8,
                         label=r.algo if first else None)  # fmt: skip
+                if r.stochastic:  # the same points with sampled actions, dashed
+                    sampled = [mean for _, mean in r.stochastic]
+                    ax.plot(xs[: len(sampled)], sampled, linestyle="--", color=colors.get(r.algo), alpha=0.6,
+                            label=f"{r.algo} (sampled actions)" if first else None)  # fmt: skip
             if env_id in THRESHOLDS:
                 ax.axhline(THRESHOLDS[env_id], color="grey", linestyle="--", linewidth=1)
             seeds = len({r.seed for r in records if r.env == env_id})
