@@ -68,8 +68,8 @@ SEED_ENV_ROWS = [
     for env_id in ("gym_planning/Minipacman-v0", "Sokoban7x7-v0", "gym_planning/Sokoban-v0",
                    "dm_control/cheetah-run-v0", "dm_control/acrobot-swingup_sparse-v0", "ALE/MsPacman-v5", "ALE/Hero-v5")
 ]  # fmt: skip
-# Keep the test short: PPO collects 2 x 8 steps per env, nothing else trains (learning starts later).
-FEW_STEPS = {"ppo": {"n_steps": 8, "batch_size": 8, "n_epochs": 1}, "dqn": {}, "muzero": {}}
+# Keep the test short: PPO collects 2 x 8 steps on 2 envs, nothing else trains (learning starts later).
+FEW_STEPS = {"ppo": {"n_envs": 2, "n_steps": 8, "batch_size": 8, "n_epochs": 1}, "dqn": {}, "muzero": {}}
 
 
 def _needs(env_id: str) -> None:
