@@ -85,7 +85,7 @@ class Record:
     curve: list[tuple[int, float, float]] = field(default_factory=list)  # (env steps, mean return, train wall s)
     policy_head_return: float | None = None  # MuZero only: final return acting with the raw policy head
     solved: list[tuple[int, float]] = field(default_factory=list)  # (env steps, share of episodes terminated)
-    stochastic: list[tuple[int, float]] = field(default_factory=list)  # DQN/PPO: (env steps, mean return sampling)
+    stochastic: list[tuple[int, float]] = field(default_factory=list)  # (env steps, mean return, sampled actions)
 
 
 def make_model(algo: str, env_id: str, seed: int, device: str, overrides: dict[str, Any]) -> BaseAlgorithm:
@@ -112,11 +112,13 @@ class EvalCurve(BaseCallback):
     training wall time (evaluation time is counted apart, in ``eval_seconds``)."""
 
     def __init__(
-        self, eval_env: VecEnv, eval_every: int, threshold: float, stop_at_threshold: bool, eval_seed: int = 0
+        self, eval_env: VecEnv, eval_every: int, threshold: float, stop_at_threshold: bool, eval_seed: int = 0,
+        sampled_actions: bool = False,
     ):  # fmt: skip
         super().__init__()
         self.eval_env = eval_env
         self.eval_seed = eval_seed
+        self.sampled_actions = sampled_actions
         self.solved: list[tuple[int, float]] = []
         self.stochastic: list[tuple[int, float]] = []
         self.eval_every = eval_every
@@ -146,9 +148,9 @@ class EvalCurve(BaseCallback):
         )  # fmt: skip
         self.curve.append((self.num_timesteps, float(mean), round(self.train_seconds() - (time.perf_counter() - start), 2)))
         self.solved.append((self.num_timesteps, round(float(np.mean(ends)), 3)))
-        if not isinstance(self.model, MuZero):
-            # Deterministic model-free policies can loop forever in grid games (rl-zoo evaluates Atari and
-            # MiniGrid stochastically for this reason): record sampled actions too, on the same episodes.
+        if self.sampled_actions:
+            # Deterministic policies loop or stand still in grid games (rl-zoo evaluates Atari and MiniGrid
+            # stochastically for this reason): record sampled actions too, on the same episodes.
             self.eval_env.seed(self.eval_seed)
             sampled, _ = evaluate_policy(
                 self.model, self.eval_env, n_eval_episodes=EVAL_EPISODES, warn=False, deterministic=False
@@ -174,9 +176,12 @@ def run(
     start = time.perf_counter()
     overrides = dict(overrides or {})
     model = make_model(algo, env_id, seed, device, overrides)
-    eval_env = make_eval_env(load_hyperparams(ALGOS[algo], env_id, overrides), n_envs=EVAL_ENVS)
+    settings = load_hyperparams(ALGOS[algo], env_id, overrides)
+    eval_env = make_eval_env(settings, n_envs=EVAL_ENVS)
     threshold = THRESHOLDS.get(env_id, np.inf)
-    callback = EvalCurve(eval_env, eval_every, threshold, stop_at_threshold, eval_seed=seed + 1000)
+    # Grid games (ours) are also evaluated with sampled actions (MuZero: from the root visit counts).
+    sampled = not isinstance(model, MuZero) or settings.make_id.startswith("gym_planning/")
+    callback = EvalCurve(eval_env, eval_every, threshold, stop_at_threshold, eval_seed=seed + 1000, sampled_actions=sampled)
     model.learn(env_steps, callback=callback)
     train_wall_s = callback.train_seconds()
     if not callback.curve or callback.curve[-1][0] < model.num_timesteps:
