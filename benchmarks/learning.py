@@ -236,6 +236,7 @@ def print_table(records: list[Record]) -> None:
             f"{r.eval_wall_s:>6.1f} {r.env_steps_per_s:>8.0f} {r.gradient_steps_per_s:>9.1f}  {r.device}"
         )
     print_summary(records)
+    print_points(records)
     for r in records:
         if r.phase_share:
             shares = ", ".join(f"{phase} {share:.0%}" for phase, share in r.phase_share.items())
@@ -249,6 +250,32 @@ def print_table(records: list[Record]) -> None:
             print(f"  {'':<7} {'':<12} sampled actions: " + "  ".join(f"{steps}:{mean:.0f}" for steps, mean in r.stochastic))
         if any(share for _, share in r.solved):
             print(f"  {'':<7} {'':<12} share terminated: " + "  ".join(f"{steps}:{share:.2f}" for steps, share in r.solved))
+
+
+def _best_of(r: Record) -> list[float]:
+    """Per evaluation point: the mean return with deterministic or sampled actions, whichever is higher."""
+    sampled = [mean for _, mean in r.stochastic] or [-np.inf] * len(r.curve)
+    return [max(mean, other) for (_, mean, _), other in zip(r.curve, sampled)]
+
+
+def print_points(records: list[Record]) -> None:
+    """Mean over seeds at each evaluation point (the k-th of every run), per env and algorithm: the return with
+    deterministic actions, the better of deterministic and sampled, and the share of episodes terminated."""
+    print("\nmean over seeds per evaluation point: deterministic / best of deterministic and sampled / share terminated")
+    for env_id in sorted({r.env for r in records}):
+        for algo in ALGOS:
+            runs = [r for r in records if r.env == env_id and r.algo == algo]
+            if not runs:
+                continue
+            points = min(len(r.curve) for r in runs)
+            cells = []
+            for k in range(points):
+                steps = int(np.mean([r.curve[k][0] for r in runs]))
+                deterministic = np.mean([r.curve[k][1] for r in runs])
+                best = np.mean([_best_of(r)[k] for r in runs])
+                solved = np.mean([r.solved[k][1] for r in runs]) if all(len(r.solved) > k for r in runs) else np.nan
+                cells.append(f"{steps}: {deterministic:.1f} / {best:.1f} / {solved:.2f}")
+            print(f"  {env_id} {algo:<7} ({len(runs)} seeds): " + "  ".join(cells))
 
 
 def _median_or_never(values: list[float | None]) -> float | None:
@@ -340,8 +367,15 @@ def main() -> None:
                         help="MuZero keyword argument KEY=VALUE (repeatable; n_envs=N sets its env count)")  # fmt: skip
     parser.add_argument("--stop-at-threshold", action="store_true", help="end each run at its first evaluation >= threshold")
     parser.add_argument("--in-process", action="store_true", help="train every run in this process")
+    parser.add_argument("--from-records", nargs="+", type=Path, default=None,
+                        help="train nothing: merge these records.json files, print the tables, plot into --out")  # fmt: skip
     args = parser.parse_args()
     th.set_num_threads(1)
+    if args.from_records:
+        records = [Record(**entry) for path in args.from_records for entry in json.loads(path.read_text())]
+        print_table(records)
+        plot(records, args.out / "learning_curves.png")
+        return
     envs = ["CartPole-v1"] if args.quick else args.envs
     check_envs(envs, args.algos)
     seeds = 1 if args.quick else args.seeds
