@@ -123,9 +123,9 @@ def test_variant_entries_name_their_gym_id():
 def test_bad_env_settings_are_named():
     with pytest.raises(ValueError, match=r"env_wrapper 'gym_planning.wrappers.NoSuchWrapper' is not an importable"):
         load_hyperparams("ppo", "CartPole-v1", {"env_wrapper": ["gym_planning.wrappers.NoSuchWrapper"]})
-    with pytest.raises(ValueError, match=r"env_kwargs must be a mapping"):
+    with pytest.raises(TypeError, match=r"env_kwargs must be a mapping"):
         load_hyperparams("ppo", "CartPole-v1", {"env_kwargs": [1, 2]})
-    with pytest.raises(ValueError, match=r"env_wrapper items are dotted paths"):
+    with pytest.raises(TypeError, match=r"env_wrapper items are dotted paths"):
         load_hyperparams("ppo", "CartPole-v1", {"env_wrapper": [{"gymnasium.wrappers.TimeLimit": 5}]})
     with pytest.raises(ValueError, match=r"DQN takes no setting \['n_epochs'\]"):
         load_hyperparams("dqn", "Sokoban7x7-v0", {"n_epochs": 8})

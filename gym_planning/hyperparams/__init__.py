@@ -126,7 +126,8 @@ def load_hyperparams(algo: str, env_id: str, overrides: dict[str, Any] | None = 
     """The tuned settings of ``algo`` on ``env_id``, with ``overrides`` (run keys or algorithm keywords) on top.
 
     :raises ValueError: an unknown algorithm, an env id without an entry (naming those that have one), or a
-        key the algorithm does not take (naming the valid keys).
+        key the algorithm does not take (naming the valid keys), or an env_wrapper path that does not import.
+    :raises TypeError: env_kwargs / eval_env_kwargs that are not mappings, env_wrapper items of the wrong shape.
     """
     _check_algo(algo)
     table = _table(algo)
@@ -143,7 +144,7 @@ def load_hyperparams(algo: str, env_id: str, overrides: dict[str, Any] | None = 
         raise ValueError(f"{where} lacks n_timesteps")
     for key in ("env_kwargs", "eval_env_kwargs"):
         if not isinstance(run.get(key, {}), dict):
-            raise ValueError(f"{where}: {key} must be a mapping of gym.make keyword arguments; got {run[key]!r}")
+            raise TypeError(f"{where}: {key} must be a mapping of gym.make keyword arguments; got {run[key]!r}")
     if "env_wrapper" in run:
         run["env_wrapper"] = _wrapper_specs(run["env_wrapper"], where)
     kwargs = {key: _resolve(value) for key, value in entry.items()}
@@ -171,7 +172,7 @@ def _wrapper_specs(value: Any, where: str) -> tuple[tuple[str, dict[str, Any]], 
         else:
             path, kwargs = item, {}
         if not isinstance(path, str) or not isinstance(kwargs, dict):
-            raise ValueError(f"{where}: env_wrapper items are dotted paths or {{path: {{keyword: value}}}}; got {item!r}")
+            raise TypeError(f"{where}: env_wrapper items are dotted paths or {{path: {{keyword: value}}}}; got {item!r}")
         _import_path(path, where)
         specs.append((path, kwargs))
     return tuple(specs)
