@@ -1,22 +1,32 @@
-"""Learning benchmark: MuZero against rl-zoo3-tuned DQN and PPO at the same number of env steps.
+"""Learning benchmark: MuZero against DQN and PPO, each built from its tuned settings in ``gym_planning/hyperparams``.
 
     python -m benchmarks.learning                 # CartPole-v1 and Acrobot-v1, 1 seed, 20,000 env steps each
     python -m benchmarks.learning --quick         # CartPole-v1 only, 1 seed, 8,000 env steps for every agent
     python -m benchmarks.learning --envs CartPole-v1 --seeds 3 --eval-every 1000 --stop-at-threshold --fast-cpu
                                                   # the speed comparison (issue 10): PPO/DQN with rl-zoo budgets
     python -m benchmarks.learning --algos MuZero --set num_simulations=8 --set batch_size=64  # a MuZero variant
+    python -m benchmarks.learning --env gym_planning/Minipacman-v0 --steps 15000 --seeds 3 --eval-every 3750
+    python -m benchmarks.learning --env Sokoban7x7-v0 --steps 15000 --seeds 3 --eval-every 3750  # docs/muzero.md, "Seed environments"
 
-MuZero trains for ``--steps`` env steps (default 20,000); DQN and PPO for ``--baseline-steps`` (default
-``zoo``: rl-baselines3-zoo's ``n_timesteps``, CartPole-v1 PPO 1e5 and DQN 5e4, Acrobot-v1 PPO 1e6 and DQN
-1e5; their learning-rate and clip schedules depend on it), so that the baselines' time to the threshold
-exists on every seed when run with ``--stop-at-threshold``. Every ``--eval-every`` env steps each agent is evaluated on 20 episodes (MuZero: deterministic search;
+``--env ID`` takes any env id with an entry in ``gym_planning/hyperparams/<algo>.yml`` for every algorithm run
+(``--envs`` is the same option). Without ``--steps`` each run takes its entry's ``n_timesteps``. Evaluation uses
+the entry's evaluation env (``make_eval_env``: held-out mazes and levels where ``eval_env_kwargs`` says so),
+reseeded before every evaluation so that each evaluation point, and every algorithm, plays the same episodes.
+Thresholds (the "to threshold" columns) come from the table ``THRESHOLDS`` below; an env missing there has none.
+Where an env terminates only on success (Sokoban) the records also hold the fraction of evaluation episodes
+that ended ``terminated`` (``solved``).
+
+Each agent trains for its entry's ``n_timesteps`` unless ``--steps`` says otherwise: MuZero 20,000 on
+CartPole-v1; DQN and PPO rl-baselines3-zoo's budgets (CartPole-v1 PPO 1e5 and DQN 5e4, Acrobot-v1 PPO 1e6 and DQN
+1e5; their learning-rate and clip schedules depend on it), so that the baselines' time to the threshold exists
+on every seed when run with ``--stop-at-threshold``; ``--baseline-steps`` sets DQN's and PPO's alone. Every ``--eval-every`` env steps each agent is evaluated on 20 episodes (MuZero: deterministic search;
 DQN/PPO: deterministic policy). Prints a table of time and env steps to the threshold, throughput and
 (MuZero) where the wall time went, the learning curves, and writes under ``--out`` (default
 ``runs/learning/``) the records as ``records.json`` and the curves as ``learning_curves.png``.
 A record: ``{"algo", "env", "seed", "env_steps", "steps_to_threshold", "wall_s_to_threshold",
 "final_mean_return", "wall_s", "train_wall_s", "eval_wall_s", "cpu_s_to_threshold", "train_cpu_s", "env_steps_per_s", "gradient_steps_per_s",
-"phase_share", "device", "settings", "curve"}`` (threshold: 475 on CartPole-v1, -100 on Acrobot-v1; the
-"to threshold" fields are null if never reached). ``wall_s_to_threshold`` and the throughputs exclude
+"phase_share", "device", "settings", "curve", "cpu_curve", "solved", "stochastic"}`` (the "to threshold" fields
+are null if never reached). ``wall_s_to_threshold`` and the throughputs exclude
 evaluation time; ``cpu_s_to_threshold`` and ``train_cpu_s`` are the process CPU seconds over the same
 spans (``time.process_time``, plus MuZero's actor process when ``async_actors`` > 0), a figure that
 other jobs on a shared machine disturb less than wall time; ``phase_share`` splits MuZero's training wall time into acting search, env steps,
@@ -39,20 +49,27 @@ from typing import Any
 
 import numpy as np
 import torch as th
-from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
 
 from gym_planning.agents.muzero import FAST_CPU_SETTINGS, MuZero
+from gym_planning.agents.muzero.muzero import PHASES
+from gym_planning.hyperparams import env_ids, load_hyperparams, make_agent, make_eval_env
 
-THRESHOLDS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0}
-# rl-baselines3-zoo's n_timesteps (hyperparams/ppo.yml, dqn.yml): the budget the tuned settings were made for.
-ZOO_STEPS = {"CartPole-v1": {"PPO": 100_000, "DQN": 50_000}, "Acrobot-v1": {"PPO": 1_000_000, "DQN": 100_000}}
+ALGOS = {"MuZero": "muzero", "DQN": "dqn", "PPO": "ppo"}
+"""Names in the tables and on the command line, and the ``gym_planning/hyperparams`` file of each."""
+THRESHOLDS = {
+    "CartPole-v1": 475.0,
+    "Acrobot-v1": -100.0,
+    # Reference levels, not published thresholds: a third of the food of a 15x19 maze (about 140 cells) on
+    # Minipacman (random play: 10); Sokoban 7x7 x 2: the return of solving within ~60 steps (random: -10).
+    "gym_planning/Minipacman-v0": 50.0,
+    "Sokoban7x7-v0": 6.0,
+}
 EVAL_EPISODES = 20
-MUZERO_N_ENVS = 4
+EVAL_ENVS = 10
 
 
 @dataclass
@@ -79,62 +96,43 @@ class Record:
     curve: list[tuple[int, float, float]] = field(default_factory=list)  # (env steps, mean return, train wall s)
     cpu_curve: list[float] = field(default_factory=list)  # train CPU s at each point of ``curve``
     policy_head_return: float | None = None  # MuZero only: final return acting with the raw policy head
+    solved: list[tuple[int, float]] = field(default_factory=list)  # (env steps, share of episodes terminated)
+    stochastic: list[tuple[int, float]] = field(default_factory=list)  # (env steps, mean return, sampled actions)
 
 
-def _linear(initial: float):
-    """rl-zoo's ``lin_<initial>``: decays linearly with the remaining progress (1 -> 0)."""
-    return lambda progress_remaining: progress_remaining * initial
+def make_model(algo: str, env_id: str, seed: int, device: str, overrides: dict[str, Any]) -> BaseAlgorithm:
+    """``algo`` (a key of :data:`ALGOS`) with its tuned settings for ``env_id`` and ``overrides`` on top."""
+    return make_agent(ALGOS[algo], env_id, seed=seed, device=device, overrides=overrides)
 
 
-def make_muzero(env_id: str, seed: int, device: str, overrides: dict[str, Any]) -> BaseAlgorithm:
-    settings = dict(overrides)
-    n_envs = settings.pop("n_envs", MUZERO_N_ENVS)
-    # MuZero's defaults are the recommended classic-control settings (docs/muzero.md).
-    return MuZero("MlpPolicy", make_vec_env(env_id, n_envs=n_envs, seed=seed), seed=seed, device=device, **settings)
+def check_envs(env_list: list[str], algos: list[str]) -> None:
+    """One clear error if an env has no entry for one of ``algos``, naming the envs that have them all."""
+    with_all = sorted(set.intersection(*(set(env_ids(ALGOS[algo])) for algo in algos)))
+    missing = [(env_id, algo) for env_id in env_list for algo in algos if env_id not in env_ids(ALGOS[algo])]
+    if missing:
+        env_id, algo = missing[0]
+        raise SystemExit(
+            f"no {algo} settings for env {env_id!r} in gym_planning/hyperparams/{ALGOS[algo]}.yml; "
+            f"envs with settings for {', '.join(algos)}: {with_all}"
+        )
 
 
-def make_dqn(env_id: str, seed: int, device: str, overrides: dict[str, Any]) -> BaseAlgorithm:
-    """rl-baselines3-zoo ``hyperparams/dqn.yml`` (tuned entries)."""
-    if env_id == "CartPole-v1":
-        settings = dict(
-            learning_rate=2.3e-3, batch_size=64, buffer_size=100_000, learning_starts=1000, gamma=0.99,
-            target_update_interval=10, train_freq=256, gradient_steps=128, exploration_fraction=0.16,
-            exploration_final_eps=0.04, policy_kwargs=dict(net_arch=[256, 256]),
-        )  # fmt: skip
-    else:
-        settings = dict(
-            learning_rate=6.3e-4, batch_size=128, buffer_size=50_000, learning_starts=0, gamma=0.99,
-            target_update_interval=250, train_freq=4, gradient_steps=-1, exploration_fraction=0.12,
-            exploration_final_eps=0.1, policy_kwargs=dict(net_arch=[256, 256]),
-        )  # fmt: skip
-    env = make_vec_env(env_id, n_envs=1, seed=seed)
-    return DQN("MlpPolicy", env, seed=seed, device=device, **{**settings, **overrides})
-
-
-def make_ppo(env_id: str, seed: int, device: str, overrides: dict[str, Any]) -> BaseAlgorithm:
-    """rl-baselines3-zoo ``hyperparams/ppo.yml``."""
-    if env_id == "CartPole-v1":
-        env = make_vec_env(env_id, n_envs=8, seed=seed)
-        settings = dict(
-            n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0,
-            learning_rate=_linear(1e-3), clip_range=_linear(0.2),
-        )  # fmt: skip
-    else:
-        env = VecNormalize(make_vec_env(env_id, n_envs=16, seed=seed))
-        settings = dict(n_steps=256, gae_lambda=0.94, gamma=0.99, n_epochs=4, ent_coef=0.0)
-    return PPO("MlpPolicy", env, seed=seed, device=device, **{**settings, **overrides})
-
-
-FACTORIES = {"MuZero": make_muzero, "DQN": make_dqn, "PPO": make_ppo}
 
 
 class EvalCurve(BaseCallback):
     """Evaluates the model every ``eval_every`` env steps (and at the end); records the curve against
     training wall time (evaluation time is counted apart, in ``eval_seconds``)."""
 
-    def __init__(self, eval_env: VecEnv, eval_every: int, threshold: float, stop_at_threshold: bool):
+    def __init__(
+        self, eval_env: VecEnv, eval_every: int, threshold: float, stop_at_threshold: bool, eval_seed: int = 0,
+        sampled_actions: bool = False,
+    ):  # fmt: skip
         super().__init__()
         self.eval_env = eval_env
+        self.eval_seed = eval_seed
+        self.sampled_actions = sampled_actions
+        self.solved: list[tuple[int, float]] = []
+        self.stochastic: list[tuple[int, float]] = []
         self.eval_every = eval_every
         self.next_eval = eval_every
         self.threshold = threshold
@@ -158,10 +156,28 @@ class EvalCurve(BaseCallback):
         start, start_cpu = time.perf_counter(), time.process_time()
         if isinstance(self.eval_env, VecNormalize):
             sync_envs_normalization(self.training_env, self.eval_env)
-        mean, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=EVAL_EPISODES, warn=False)
+        self.eval_env.seed(self.eval_seed)  # every evaluation plays the same episodes (levels, mazes)
+        ends: list[bool] = []  # per episode: terminated (True) or truncated
+
+        def record_end(local: dict[str, Any], _: Any) -> None:
+            if local["done"]:
+                ends.append(not local["info"].get("TimeLimit.truncated", False))
+
+        mean, _ = evaluate_policy(
+            self.model, self.eval_env, n_eval_episodes=EVAL_EPISODES, warn=False, callback=record_end
+        )  # fmt: skip
+        self.curve.append((self.num_timesteps, float(mean), round(self.train_seconds() - (time.perf_counter() - start), 2)))
+        self.solved.append((self.num_timesteps, round(float(np.mean(ends)), 3)))
+        if self.sampled_actions:
+            # Deterministic policies loop or stand still in grid games (rl-zoo evaluates Atari and MiniGrid
+            # stochastically for this reason): record sampled actions too, on the same episodes.
+            self.eval_env.seed(self.eval_seed)
+            sampled, _ = evaluate_policy(
+                self.model, self.eval_env, n_eval_episodes=EVAL_EPISODES, warn=False, deterministic=False
+            )  # fmt: skip
+            self.stochastic.append((self.num_timesteps, round(float(sampled), 3)))
         self.eval_seconds += time.perf_counter() - start
         self.eval_cpu_seconds += time.process_time() - start_cpu
-        self.curve.append((self.num_timesteps, float(mean), round(self.train_seconds(), 2)))
         self.cpu_curve.append(round(self.train_cpu_seconds(), 2))
         return float(mean)
 
@@ -181,11 +197,13 @@ def run(
     th.set_num_threads(1)
     start = time.perf_counter()
     overrides = dict(overrides or {})
-    model = FACTORIES[algo](env_id, seed, device, overrides)
-    eval_env = make_vec_env(env_id, n_envs=10, seed=seed + 1000)
-    if isinstance(model.get_env(), VecNormalize):
-        eval_env = VecNormalize(eval_env, training=False, norm_reward=False)
-    callback = EvalCurve(eval_env, eval_every, THRESHOLDS[env_id], stop_at_threshold)
+    model = make_model(algo, env_id, seed, device, overrides)
+    settings = load_hyperparams(ALGOS[algo], env_id, overrides)
+    eval_env = make_eval_env(settings, n_envs=EVAL_ENVS)
+    threshold = THRESHOLDS.get(env_id, np.inf)
+    # Grid games (ours) are also evaluated with sampled actions (MuZero: from the root visit counts).
+    sampled = not isinstance(model, MuZero) or settings.make_id.startswith("gym_planning/")
+    callback = EvalCurve(eval_env, eval_every, threshold, stop_at_threshold, eval_seed=seed + 1000, sampled_actions=sampled)
     model.learn(env_steps, callback=callback)
     train_wall_s, train_cpu_s = callback.train_seconds(), callback.train_cpu_seconds()
     if not callback.curve or callback.curve[-1][0] < model.num_timesteps:
@@ -193,7 +211,7 @@ def run(
     reached = [
         (steps, wall, cpu)
         for (steps, mean, wall), cpu in zip(callback.curve, callback.cpu_curve)
-        if mean >= THRESHOLDS[env_id]
+        if mean >= threshold
     ]
     head, share = None, {}
     if isinstance(model, MuZero):
@@ -224,6 +242,8 @@ def run(
         curve=callback.curve,
         cpu_curve=callback.cpu_curve,
         policy_head_return=head,
+        solved=callback.solved,
+        stochastic=callback.stochastic,
     )
 
 
@@ -265,6 +285,7 @@ def print_table(records: list[Record]) -> None:
             f"{r.env_steps_per_s:>8.0f} {r.gradient_steps_per_s:>9.1f}  {r.device}"
         )
     print_summary(records)
+    print_points(records)
     for r in records:
         if r.phase_share:
             shares = ", ".join(f"{phase} {share:.0%}" for phase, share in r.phase_share.items())
@@ -274,6 +295,36 @@ def print_table(records: list[Record]) -> None:
     for r in records:
         points = "  ".join(f"{steps}:{mean:.0f}({wall:.0f}s)" for steps, mean, wall in r.curve)
         print(f"  {r.algo:<7} {r.env:<12} seed {r.seed}: {points}")
+        if r.stochastic:
+            print(f"  {'':<7} {'':<12} sampled actions: " + "  ".join(f"{steps}:{mean:.0f}" for steps, mean in r.stochastic))
+        if any(share for _, share in r.solved):
+            print(f"  {'':<7} {'':<12} share terminated: " + "  ".join(f"{steps}:{share:.2f}" for steps, share in r.solved))
+
+
+def _best_of(r: Record) -> list[float]:
+    """Per evaluation point: the mean return with deterministic or sampled actions, whichever is higher."""
+    sampled = [mean for _, mean in r.stochastic] or [-np.inf] * len(r.curve)
+    return [max(mean, other) for (_, mean, _), other in zip(r.curve, sampled)]
+
+
+def print_points(records: list[Record]) -> None:
+    """Mean over seeds at each evaluation point (the k-th of every run), per env and algorithm: the return with
+    deterministic actions, the better of deterministic and sampled, and the share of episodes terminated."""
+    print("\nmean over seeds per evaluation point: deterministic / best of deterministic and sampled / share terminated")
+    for env_id in sorted({r.env for r in records}):
+        for algo in ALGOS:
+            runs = [r for r in records if r.env == env_id and r.algo == algo]
+            if not runs:
+                continue
+            points = min(len(r.curve) for r in runs)
+            cells = []
+            for k in range(points):
+                steps = int(np.mean([r.curve[k][0] for r in runs]))
+                deterministic = np.mean([r.curve[k][1] for r in runs])
+                best = np.mean([_best_of(r)[k] for r in runs])
+                solved = np.mean([r.solved[k][1] for r in runs]) if all(len(r.solved) > k for r in runs) else np.nan
+                cells.append(f"{steps}: {deterministic:.1f} / {best:.1f} / {solved:.2f}")
+            print(f"  {env_id} {algo:<7} ({len(runs)} seeds): " + "  ".join(cells))
 
 
 def _median_or_never(values: list[float | None]) -> float | None:
@@ -288,7 +339,7 @@ def print_summary(records: list[Record]) -> None:
     print("\nmedian over seeds (a run that never reached the threshold counts as never):")
     for env_id in sorted({r.env for r in records}):
         medians = {}
-        for algo in FACTORIES:
+        for algo in ALGOS:
             runs = [r for r in records if r.env == env_id and r.algo == algo]
             if runs:
                 medians[algo] = (
@@ -318,7 +369,7 @@ def plot(records: list[Record], path: Path) -> None:
 
     envs = sorted({r.env for r in records})
     fig, axes = plt.subplots(2, len(envs), figsize=(6 * len(envs), 8), squeeze=False)
-    colors = {algo: f"C{i}" for i, algo in enumerate(FACTORIES)}
+    colors = {algo: f"C{i}" for i, algo in enumerate(ALGOS)}
     for column, env_id in enumerate(envs):
         for row, (x_index, x_label) in enumerate(((0, "env steps"), (2, "training wall time (s, evaluation excluded)"))):
             ax = axes[row][column]
@@ -327,7 +378,12 @@ def plot(records: list[Record], path: Path) -> None:
                 first = r.seed == min(x.seed for x in records if x.algo == r.algo and x.env == env_id)
                 ax.plot(xs, means, marker="o", markersize=3, color=colors.get(r.algo), alpha=0.8,
                         label=r.algo if first else None)  # fmt: skip
-            ax.axhline(THRESHOLDS[env_id], color="grey", linestyle="--", linewidth=1)
+                if r.stochastic:  # the same points with sampled actions, dashed
+                    sampled = [mean for _, mean in r.stochastic]
+                    ax.plot(xs[: len(sampled)], sampled, linestyle="--", color=colors.get(r.algo), alpha=0.6,
+                            label=f"{r.algo} (sampled actions)" if first else None)  # fmt: skip
+            if env_id in THRESHOLDS:
+                ax.axhline(THRESHOLDS[env_id], color="grey", linestyle="--", linewidth=1)
             seeds = len({r.seed for r in records if r.env == env_id})
             ax.set(title=f"{env_id} ({seeds} seed{'s' * (seeds > 1)}, one line each)", xlabel=x_label)
             ax.set(ylabel=f"mean return ({EVAL_EPISODES} episodes)")
@@ -348,41 +404,39 @@ def _parse_override(text: str) -> tuple[str, Any]:
         return key, value  # a bare string such as search=gumbel
 
 
-def _baseline_steps(text: str, env_id: str, algo: str) -> int:
-    """DQN/PPO's env steps: rl-zoo's budget for ``text == "zoo"``, else the number ``text``."""
-    if text == "zoo":
-        return ZOO_STEPS[env_id][algo]
-    try:
-        return int(float(text))
-    except ValueError:
-        raise SystemExit(f"--baseline-steps takes 'zoo' or a number of env steps; got {text!r}") from None
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="CartPole-v1 only, one seed, 8,000 env steps")
     parser.add_argument("--out", type=Path, default=Path("runs/learning"), help="folder for records.json and the plot")
     parser.add_argument("--seeds", type=int, default=1, help="seeds per (algo, env)")
     parser.add_argument("--first-seed", type=int, default=0, help="first seed (runs seeds first .. first + seeds - 1)")
-    parser.add_argument("--steps", type=int, default=None, help="MuZero's env steps per run (default 20,000; quick 8,000)")
-    parser.add_argument("--baseline-steps", default=None,
-                        help="DQN/PPO env steps per run: 'zoo' (rl-zoo's n_timesteps, ZOO_STEPS; the default) "
-                             "or a number (default with --quick: MuZero's steps)")  # fmt: skip
+    parser.add_argument("--steps", type=int, default=None,
+                        help="env steps per run for every agent (default: each entry's n_timesteps; quick 8,000)")
+    parser.add_argument("--baseline-steps", type=int, default=None,
+                        help="DQN/PPO env steps per run, overriding --steps for them (default: their entries' "
+                             "n_timesteps, rl-zoo's budgets where rl-zoo has the env)")  # fmt: skip
     parser.add_argument("--eval-every", type=int, default=2000, help="env steps between evaluations")
-    parser.add_argument("--algos", nargs="+", default=list(FACTORIES), choices=list(FACTORIES))
-    parser.add_argument("--envs", nargs="+", default=list(THRESHOLDS), choices=list(THRESHOLDS))
+    parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=list(ALGOS))
+    parser.add_argument("--env", "--envs", dest="envs", nargs="+", default=["CartPole-v1", "Acrobot-v1"],
+                        help="env ids with settings in gym_planning/hyperparams/<algo>.yml")  # fmt: skip
     parser.add_argument("--device", default="auto", help="torch device for all agents")
     parser.add_argument("--fast-cpu", action="store_true", help="MuZero with FAST_CPU_SETTINGS (before any --set)")
     parser.add_argument("--set", dest="overrides", action="append", type=_parse_override, default=[],
                         help="MuZero keyword argument KEY=VALUE (repeatable; n_envs=N sets its env count)")  # fmt: skip
     parser.add_argument("--stop-at-threshold", action="store_true", help="end each run at its first evaluation >= threshold")
     parser.add_argument("--in-process", action="store_true", help="train every run in this process")
+    parser.add_argument("--from-records", nargs="+", type=Path, default=None,
+                        help="train nothing: merge these records.json files, print the tables, plot into --out")  # fmt: skip
     args = parser.parse_args()
     th.set_num_threads(1)
+    if args.from_records:
+        records = [Record(**entry) for path in args.from_records for entry in json.loads(path.read_text())]
+        print_table(records)
+        plot(records, args.out / "learning_curves.png")
+        return
     envs = ["CartPole-v1"] if args.quick else args.envs
+    check_envs(envs, args.algos)
     seeds = 1 if args.quick else args.seeds
-    env_steps = args.steps or (8_000 if args.quick else 20_000)
-    baseline_steps = args.baseline_steps or (str(env_steps) if args.quick else "zoo")
     runner = run if args.in_process else _run_in_subprocess
 
     records = []
@@ -391,7 +445,9 @@ def main() -> None:
             for algo in args.algos:
                 base = FAST_CPU_SETTINGS if args.fast_cpu else {}
                 overrides = {**base, **dict(args.overrides)} if algo == "MuZero" else {}
-                steps = env_steps if algo == "MuZero" else _baseline_steps(baseline_steps, env_id, algo)
+                steps = args.steps or (8_000 if args.quick else load_hyperparams(ALGOS[algo], env_id).n_timesteps)
+                if algo != "MuZero" and args.baseline_steps:
+                    steps = args.baseline_steps
                 record = runner(algo, env_id, seed, steps, args.eval_every, args.device, overrides, args.stop_at_threshold)
                 print(f"{algo} {env_id} seed {seed}: final {record.final_mean_return:.1f}, threshold at "
                       f"{record.steps_to_threshold} steps / {record.wall_s_to_threshold} train s, "

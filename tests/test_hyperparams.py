@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
+import numpy as np
 import pytest
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
 from gym_planning.agents.muzero import MuZero
-from gym_planning.hyperparams import ALGORITHMS, env_ids, linear_schedule, load_hyperparams, make_agent
+from gym_planning.hyperparams import (
+    ALGORITHMS,
+    env_ids,
+    linear_schedule,
+    load_hyperparams,
+    make_agent,
+    make_env,
+    make_eval_env,
+    make_training_env,
+)
+from gym_planning.wrappers import make_dm_control
 
 ENTRIES = [(algo, env_id) for algo in sorted(ALGORITHMS) for env_id in env_ids(algo)]
 
@@ -48,3 +60,90 @@ def test_unknown_algorithm_and_env_are_named():
 def test_linear_schedule():
     schedule = linear_schedule(0.2)
     assert [schedule(p) for p in (1.0, 0.5, 0.0)] == pytest.approx([0.2, 0.1, 0.0])
+
+
+SEED_ENV_ROWS = [
+    (algo, env_id)
+    for algo in ("muzero", "ppo", "dqn")
+    for env_id in ("gym_planning/Minipacman-v0", "Sokoban7x7-v0", "gym_planning/Sokoban-v0",
+                   "dm_control/cheetah-run-v0", "dm_control/acrobot-swingup_sparse-v0", "ALE/MsPacman-v5", "ALE/Hero-v5")
+]  # fmt: skip
+# Keep the test short: PPO collects 2 x 8 steps on 2 envs, nothing else trains (learning starts later).
+FEW_STEPS = {"ppo": {"n_envs": 2, "n_steps": 8, "batch_size": 8, "n_epochs": 1}, "dqn": {}, "muzero": {}}
+
+
+def _needs(env_id: str) -> None:
+    if env_id.startswith("dm_control/"):
+        pytest.importorskip("shimmy")
+        pytest.importorskip("dm_control")
+    if env_id.startswith("ALE/"):
+        pytest.importorskip("ale_py")
+
+
+@pytest.mark.parametrize(("algo", "env_id"), SEED_ENV_ROWS)
+def test_seed_env_rows_build_and_take_env_steps(algo, env_id):
+    _needs(env_id)
+    settings = load_hyperparams(algo, env_id)
+    model = make_agent(algo, env_id, seed=0, device="cpu", overrides=FEW_STEPS[algo])
+    model.learn(16)
+    assert model.num_timesteps >= 16
+    assert isinstance(model.action_space, gym.spaces.Discrete)  # dm_control: the factorised action set
+    assert model.observation_space == make_eval_env(settings, n_envs=1, seed=0).observation_space
+
+
+def test_wrapped_env_is_the_suite_stack():
+    pytest.importorskip("shimmy")
+    env = make_env(load_hyperparams("muzero", "dm_control/cheetah-run-v0"), n_envs=1, seed=0)
+    # cheetah: 6 actuators -> no-op plus +/-1 on each = 13 actions; 17 flattened state values.
+    assert (env.action_space.n, env.observation_space.shape) == (13, (17,))
+    reference = make_dm_control("cheetah-run")
+    assert env.observation_space.shape == reference.observation_space.shape
+    assert env.action_space == reference.action_space
+
+
+@pytest.mark.parametrize("env_id", ["gym_planning/Minipacman-v0", "Sokoban7x7-v0"])
+def test_evaluation_plays_held_out_levels(env_id):
+    settings = load_hyperparams("muzero", env_id)
+    train, held_out = make_env(settings, n_envs=1, seed=3), make_eval_env(settings, n_envs=1, seed=3)
+    assert train.envs[0].unwrapped.spec.kwargs.get("split", "train") == "train"  # the env's default
+    assert held_out.envs[0].unwrapped.spec.kwargs["split"] == "test"
+    # The same reset seed draws a level from the other split: a different maze or room.
+    assert not np.array_equal(train.reset(), held_out.reset())
+
+
+def test_variant_entries_name_their_gym_id():
+    settings = load_hyperparams("ppo", "Sokoban7x7-v0")
+    assert (settings.make_id, settings.env_kwargs["dim_room"], settings.env_kwargs["num_boxes"]) == (
+        "gym_planning/Sokoban-v0", [7, 7], 2
+    )
+    env = make_training_env(settings, seed=0)
+    assert env.observation_space.shape == (7, 7, 7)  # 7x7 cells, 7 one-hot planes
+
+
+def test_bad_env_settings_are_named():
+    with pytest.raises(ValueError, match=r"env_wrapper 'gym_planning.wrappers.NoSuchWrapper' is not an importable"):
+        load_hyperparams("ppo", "CartPole-v1", {"env_wrapper": ["gym_planning.wrappers.NoSuchWrapper"]})
+    with pytest.raises(TypeError, match=r"env_kwargs must be a mapping"):
+        load_hyperparams("ppo", "CartPole-v1", {"env_kwargs": [1, 2]})
+    with pytest.raises(TypeError, match=r"env_wrapper items are dotted paths"):
+        load_hyperparams("ppo", "CartPole-v1", {"env_wrapper": [{"gymnasium.wrappers.TimeLimit": 5}]})
+    with pytest.raises(ValueError, match=r"DQN takes no setting \['n_epochs'\]"):
+        load_hyperparams("dqn", "Sokoban7x7-v0", {"n_epochs": 8})
+
+
+def test_wrapper_keywords_reach_the_wrapper():
+    settings = load_hyperparams(
+        "ppo", "CartPole-v1", {"env_wrapper": [{"gymnasium.wrappers.TimeLimit": {"max_episode_steps": 3}}], "n_envs": 1}
+    )
+    env = make_training_env(settings, seed=0)
+    env.reset()
+    dones = [env.step([0])[2][0] for _ in range(3)]
+    assert dones == [False, False, True]
+
+
+def test_benchmark_refuses_unknown_envs_naming_those_with_settings():
+    from benchmarks.learning import check_envs
+
+    with pytest.raises(SystemExit, match=r"no MuZero settings for env 'Pong-v5'.*'Sokoban7x7-v0'"):
+        check_envs(["Pong-v5"], ["MuZero", "PPO"])
+    check_envs(["gym_planning/Minipacman-v0", "Sokoban7x7-v0"], ["MuZero", "PPO", "DQN"])  # no error

@@ -1,8 +1,9 @@
 """Tuned hyperparameters per algorithm and env, in rl-baselines3-zoo's layout: ``<algo>.yml`` keyed by env id.
 
-Each entry holds the run's shape (``n_timesteps``, ``n_envs``, ``policy``, ``normalize``) and the algorithm's
-keyword arguments. ``lin_<x>`` strings are linear schedules from ``x`` to 0, as in rl-zoo. Used by the learning
-benchmarks and the command line::
+Each entry holds the run's shape (``n_timesteps``, ``n_envs``, ``policy``, ``normalize``), how to build its env
+(``gym_id``, ``env_kwargs``, ``env_wrapper``, ``eval_env_kwargs``) and the algorithm's keyword arguments.
+``lin_<x>`` strings are linear schedules from ``x`` to 0, as in rl-zoo. Used by the learning benchmarks and the
+command line::
 
     from gym_planning.hyperparams import load_hyperparams, make_agent
 
@@ -13,12 +14,14 @@ benchmarks and the command line::
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any, Callable
 
+import gymnasium as gym
 import yaml
 from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -30,8 +33,11 @@ from gym_planning.agents.muzero import MuZero
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"muzero": MuZero, "ppo": PPO, "dqn": DQN, "a2c": A2C}
 """Algorithm names (as in the YAML file names and on the command line) and their classes."""
 
-RUN_KEYS = ("n_timesteps", "n_envs", "policy", "normalize")
+RUN_KEYS = ("n_timesteps", "n_envs", "policy", "normalize", "gym_id", "env_kwargs", "env_wrapper", "eval_env_kwargs")
 """Keys that shape the run rather than the algorithm: everything else is an algorithm keyword argument."""
+
+ENV_PACKAGES = {"gym_planning/": "gym_planning", "dm_control/": "shimmy", "ALE/": "ale_py"}
+"""Env id namespaces and the package whose import registers them (imported before ``gym.make``)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,12 @@ class Hyperparams:
     :param policy: the policy name (``"MlpPolicy"``, ``"CnnPolicy"``).
     :param normalize: wrap the training envs in ``VecNormalize`` (observations and rewards).
     :param kwargs: keyword arguments of the algorithm's constructor, schedules already built.
+    :param gym_id: the id given to ``gym.make`` when the entry is a variant named otherwise (``Sokoban7x7-v0`` is
+        ``gym_planning/Sokoban-v0`` with ``env_kwargs``); None: ``env_id`` itself.
+    :param env_kwargs: keyword arguments of ``gym.make`` (rl-zoo's ``env_kwargs``).
+    :param env_wrapper: wrappers applied in order to each env (rl-zoo's ``env_wrapper``): dotted class or
+        function paths, or ``{path: kwargs}`` for one that takes arguments.
+    :param eval_env_kwargs: ``env_kwargs`` changed for evaluation, e.g. ``{split: test}``: held-out levels.
     """
 
     algo: str
@@ -54,6 +66,15 @@ class Hyperparams:
     policy: str = "MlpPolicy"
     normalize: bool = False
     kwargs: dict[str, Any] = field(default_factory=dict)
+    gym_id: str | None = None
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    env_wrapper: tuple[Any, ...] = ()
+    eval_env_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def make_id(self) -> str:
+        """The id ``gym.make`` builds: ``gym_id`` if given, else ``env_id``."""
+        return self.gym_id or self.env_id
 
 
 def linear_schedule(initial: float) -> Callable[[float], float]:
@@ -105,7 +126,8 @@ def load_hyperparams(algo: str, env_id: str, overrides: dict[str, Any] | None = 
     """The tuned settings of ``algo`` on ``env_id``, with ``overrides`` (run keys or algorithm keywords) on top.
 
     :raises ValueError: an unknown algorithm, an env id without an entry (naming those that have one), or a
-        key the algorithm does not take (naming the valid keys).
+        key the algorithm does not take (naming the valid keys), or an env_wrapper path that does not import.
+    :raises TypeError: env_kwargs / eval_env_kwargs that are not mappings, env_wrapper items of the wrong shape.
     """
     _check_algo(algo)
     table = _table(algo)
@@ -116,17 +138,85 @@ def load_hyperparams(algo: str, env_id: str, overrides: dict[str, Any] | None = 
         )
     entry = {**table[env_id], **(overrides or {})}
     check_keywords(algo, entry, f"gym_planning/hyperparams/{algo}.yml[{env_id!r}] with overrides {overrides or {}}")
+    where = f"gym_planning/hyperparams/{algo}.yml[{env_id!r}]"
     run = {key: entry.pop(key) for key in RUN_KEYS if key in entry}
     if "n_timesteps" not in run:
-        raise ValueError(f"gym_planning/hyperparams/{algo}.yml[{env_id!r}] lacks n_timesteps")
+        raise ValueError(f"{where} lacks n_timesteps")
+    for key in ("env_kwargs", "eval_env_kwargs"):
+        if not isinstance(run.get(key, {}), dict):
+            raise TypeError(f"{where}: {key} must be a mapping of gym.make keyword arguments; got {run[key]!r}")
+    if "env_wrapper" in run:
+        run["env_wrapper"] = _wrapper_specs(run["env_wrapper"], where)
     kwargs = {key: _resolve(value) for key, value in entry.items()}
     return Hyperparams(algo=algo, env_id=env_id, n_timesteps=int(run.pop("n_timesteps")), kwargs=kwargs, **run)
 
 
+def _import_path(path: str, where: str) -> Callable[..., gym.Env]:
+    module, _, name = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        raise ValueError(
+            f"{where}: env_wrapper {path!r} is not an importable class or function; write its dotted path, "
+            "e.g. gym_planning.wrappers.ActionRepeat"
+        ) from None
+
+
+def _wrapper_specs(value: Any, where: str) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """rl-zoo's ``env_wrapper``: a path, or a list of paths and ``{path: kwargs}``; as ``((path, kwargs), ...)``."""
+    specs = []
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, dict) and len(item) == 1:
+            (path, kwargs), = item.items()
+            kwargs = kwargs or {}
+        else:
+            path, kwargs = item, {}
+        if not isinstance(path, str) or not isinstance(kwargs, dict):
+            raise TypeError(f"{where}: env_wrapper items are dotted paths or {{path: {{keyword: value}}}}; got {item!r}")
+        _import_path(path, where)
+        specs.append((path, kwargs))
+    return tuple(specs)
+
+
+def _wrap(env: gym.Env, specs: tuple[tuple[str, dict[str, Any]], ...]) -> gym.Env:
+    for path, kwargs in specs:
+        env = _import_path(path, "env_wrapper")(env, **kwargs)
+    return env
+
+
+def _register(env_id: str) -> None:
+    for prefix, package in ENV_PACKAGES.items():
+        if env_id.startswith(prefix):
+            gym.register_envs(importlib.import_module(package))
+
+
+def make_env(settings: Hyperparams, *, n_envs: int | None = None, seed: int | None = None, evaluation: bool = False) -> VecEnv:
+    """A ``VecEnv`` of the entry's env: ``gym.make(make_id, **env_kwargs)`` under ``Monitor`` and ``env_wrapper``.
+
+    :param n_envs: envs in the ``VecEnv`` (None: the entry's ``n_envs``).
+    :param seed: seed of the first env (the others take ``seed + 1``, ... as in ``make_vec_env``).
+    :param evaluation: apply ``eval_env_kwargs`` (held-out levels or mazes) on top of ``env_kwargs``.
+    """
+    _register(settings.make_id)
+    env_kwargs = {**settings.env_kwargs, **(settings.eval_env_kwargs if evaluation else {})}
+    wrapper = (lambda env: _wrap(env, settings.env_wrapper)) if settings.env_wrapper else None
+    return make_vec_env(
+        settings.make_id, n_envs=n_envs or settings.n_envs, seed=seed, env_kwargs=env_kwargs, wrapper_class=wrapper
+    )
+
+
 def make_training_env(settings: Hyperparams, seed: int | None = None) -> VecEnv:
     """The training ``VecEnv``: ``n_envs`` copies of the env, seeded, under ``VecNormalize`` if asked."""
-    env = make_vec_env(settings.env_id, n_envs=settings.n_envs, seed=seed)
+    env = make_env(settings, seed=seed)
     return VecNormalize(env) if settings.normalize else env
+
+
+def make_eval_env(settings: Hyperparams, *, n_envs: int = 1, seed: int | None = None) -> VecEnv:
+    """The evaluation ``VecEnv``: ``eval_env_kwargs`` applied (held-out levels), and, if the entry normalises,
+    a ``VecNormalize`` that does not update its statistics or scale rewards (copy the training env's statistics
+    in with ``sync_envs_normalization``)."""
+    env = make_env(settings, n_envs=n_envs, seed=seed, evaluation=True)
+    return VecNormalize(env, training=False, norm_reward=False) if settings.normalize else env
 
 
 def make_agent(
@@ -156,6 +246,7 @@ def make_agent(
 
 __all__ = [
     "ALGORITHMS",
+    "ENV_PACKAGES",
     "RUN_KEYS",
     "Hyperparams",
     "check_keywords",
@@ -163,5 +254,7 @@ __all__ = [
     "linear_schedule",
     "load_hyperparams",
     "make_agent",
+    "make_env",
+    "make_eval_env",
     "make_training_env",
 ]
