@@ -41,8 +41,6 @@ _LAZY = {
     "MinipacmanTask": "gym_planning.envs.minipacman",
     "TASKS": "gym_planning.envs.minipacman",
     "GoEnv": "gym_planning.envs.go",
-    "GoPerfectModel": "gym_planning.envs.go",
-    "GoSearchOpponent": "gym_planning.envs.go",
 }
 
 __all__ = sorted(_LAZY)
