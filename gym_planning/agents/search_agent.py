@@ -137,6 +137,7 @@ class SearchAgent:
         observation, unbatched = self._batched(observation)
         with th.no_grad():
             root = self.model.root(observation)
+        legal_mask: np.ndarray | None
         if action_masks is not None:  # one [A] mask for one unbatched observation, as sb3-contrib accepts
             legal_mask = np.asarray(action_masks).reshape(len(observation), -1)
         else:

@@ -44,7 +44,7 @@ def _pyspiel() -> Any:
     return pyspiel
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_go_game(board_size: int = 9, komi: float = 7.5, max_game_length: int | None = None) -> Any:
     """The OpenSpiel ``go`` game (cached per parameter set).
 
@@ -221,6 +221,7 @@ class GoEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 2}
+    action_space: spaces.Discrete
 
     def __init__(
         self,
@@ -262,7 +263,7 @@ class GoEnv(gym.Env):
         self._state = self.game.new_initial_state()
         self._needs_reset = False
         if self.opponent is not None and self.agent_colour == WHITE:
-            self._opponent_move()
+            self._opponent_move(self.opponent)
         self._legal = legal_mask(self._state)
         return self._observation(), self._info()
 
@@ -274,7 +275,7 @@ class GoEnv(gym.Env):
         perspective = colour_to_play(self._state) if self.opponent is None else self.agent_colour
         self._state.apply_action(move)
         if self.opponent is not None and not self._state.is_terminal():
-            self._opponent_move()
+            self._opponent_move(self.opponent)
         self._legal = legal_mask(self._state)
         terminated = self._state.is_terminal()
         self._needs_reset = terminated
@@ -328,15 +329,15 @@ class GoEnv(gym.Env):
         if not self._legal[action]:
             colour = _COLOUR_NAMES[colour_to_play(self._state)]
             raise ValueError(
-                f"illegal move {int(action)} ({move_to_string(action, self.board_size)}) for {colour}: the point is "
+                f"illegal move {int(action)} ({move_to_string(int(action), self.board_size)}) for {colour}: the point is "
                 "occupied, or the move is suicide or retakes a ko (see info['legal_mask'])"
             )
         return int(action)
 
-    def _opponent_move(self) -> None:
-        move = self.opponent.select_action(self._state.clone(), self.np_random)
+    def _opponent_move(self, opponent: GoOpponent) -> None:
+        move = opponent.select_action(self._state.clone(), self.np_random)
         if not 0 <= move < self.action_space.n or not self._state.legal_actions_mask()[move]:
-            raise ValueError(f"opponent {self.opponent!r} chose illegal move {move!r} in\n{self._state}")
+            raise ValueError(f"opponent {opponent!r} chose illegal move {move!r} in\n{self._state}")
         self._state.apply_action(int(move))
 
     def _board_planes(self) -> np.ndarray:

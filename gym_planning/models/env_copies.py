@@ -46,13 +46,15 @@ _REMOTE_HINT = (
 )
 
 
-def check_remote_sub_envs(env: Any, make_copy: Callable[[], gym.Env] | None) -> None:
-    """A VecEnv whose sub-envs run in other processes: the model snapshots them there and steps local copies."""
+def check_remote_sub_envs(env: Any, make_copy: Callable[[], gym.Env] | None) -> Callable[[], gym.Env]:
+    """A VecEnv whose sub-envs run in other processes: the model snapshots them there and steps local copies
+    that ``make_copy`` builds (returned once checked)."""
     name = type(env).__name__
     if make_copy is None:
         raise ValueError(f"SimulatorModel({name}) needs make_copy=...: its sub-envs run in other processes; {_REMOTE_HINT}")
     if not env.has_attr("get_state"):
         raise ValueError(f"SimulatorModel({name}): the sub-envs have no get_state() method to snapshot them; {_REMOTE_HINT}")
+    return make_copy
 
 
 def never_reset(env: gym.Env) -> bool:
@@ -85,7 +87,7 @@ def default_copy(env: gym.Env) -> gym.Env:
 
 
 def _wrapper_chain(env: gym.Env) -> list[gym.Env]:
-    chain = []
+    chain: list[gym.Env] = []
     while isinstance(env, gym.Wrapper):
         chain.append(env)
         env = env.env

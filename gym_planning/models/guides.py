@@ -30,16 +30,22 @@ Guide = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
 def search_model_of(obj: Any) -> SearchModel | None:
     """The :class:`SearchModel` an object carries: itself, or a MuZero agent's ``policy.network``; else None."""
     for candidate in (obj, getattr(getattr(obj, "policy", None), "network", None)):
-        if candidate is not None and callable(getattr(candidate, "root", None)) and callable(getattr(candidate, "recurrent", None)):
+        if (
+            candidate is not None
+            and callable(getattr(candidate, "root", None))
+            and callable(getattr(candidate, "recurrent", None))
+        ):
             return candidate
     return None
 
 
 def _sb3_guide(algorithm: BaseAlgorithm, q_temperature: float) -> Guide | None:
     """The guide of an SB3 actor-critic (logits, value head) or Q-learner (``Q / T``, max Q); None for others."""
-    policy = algorithm.policy
+    policy: Any = algorithm.policy  # duck-typed below: actor-critic, DQN or QR-DQN policies
     if not isinstance(algorithm.action_space, spaces.Discrete):
-        raise TypeError(f"a search guide needs a Discrete action space; {type(algorithm).__name__} has {algorithm.action_space}")
+        raise TypeError(
+            f"a search guide needs a Discrete action space; {type(algorithm).__name__} has {algorithm.action_space}"
+        )
 
     def q_values(obs: th.Tensor) -> th.Tensor:
         if hasattr(policy, "quantile_net"):  # sb3-contrib QR-DQN: [B, n_quantiles, A] -> mean over quantiles

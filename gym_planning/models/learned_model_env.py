@@ -78,6 +78,7 @@ class LearnedModelEnv(gym.Env):
     """
 
     metadata = {"render_modes": []}
+    action_space: Discrete
 
     def __init__(
         self,

@@ -16,6 +16,7 @@ and steps below it repeat that value without stepping the env further.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple, Sequence
 
 import gymnasium as gym
@@ -93,7 +94,9 @@ class SimulatorModel:
     ):
         real = env_copies.sub_envs(env)
         if real is None:
-            env_copies.check_remote_sub_envs(env, make_copy)
+            make_copy = env_copies.check_remote_sub_envs(env, make_copy)
+        elif make_copy is None:
+            make_copy = functools.partial(env_copies.default_copy, real[0])
         action_space = env.action_space if not isinstance(env, (list, tuple)) else env[0].action_space
         if not isinstance(action_space, gym.spaces.Discrete):
             raise TypeError(
@@ -115,7 +118,7 @@ class SimulatorModel:
         self.rollout_policy = rollout_policy
         self.discount = float(discount)
         self.num_copies = num_copies
-        self._make_copy = make_copy if make_copy is not None else (lambda: env_copies.default_copy(real[0]))
+        self._make_copy = make_copy
         self._real = real
         self._copies: list[gym.Env] = []
         self._rng = np.random.default_rng(seed)

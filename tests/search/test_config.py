@@ -77,7 +77,9 @@ def test_run_policy_runs_the_same_search_as_the_policy_function(policy):
 @pytest.mark.parametrize("policy", ["muzero", "gumbel"])
 def test_explore_false_removes_the_root_noise(policy):
     config = SearchConfig(policy=policy, num_simulations=64, dirichlet_fraction=1.0, gumbel_scale=5.0)
-    quiet = [run_policy(config, bandit_root(), bandit_recurrent_fn, rng=seed, explore=False, temperature=0.0) for seed in range(4)]
+    quiet = [
+        run_policy(config, bandit_root(), bandit_recurrent_fn, rng=seed, explore=False, temperature=0.0) for seed in range(4)
+    ]
     # Without noise every seed searches the same tree; the best arm is 2 for row 0 and 0 for row 1.
     for output in quiet:
         np.testing.assert_array_equal(output.tree.children_visits, quiet[0].tree.children_visits)
