@@ -1,10 +1,11 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Each creates .venv when missing.
+# `make check` runs what CI runs: `make lint` (ruff), `make typecheck` (mypy) and `make test`.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SYS_PY ?= python3
 EXTRAS ?= dev,atari,dmc,go
 
-.PHONY: demo test bench-search install clean
+.PHONY: demo test lint typecheck check bench-search install clean
 
 # A GPU machine ships its own CUDA torch: reuse it through system site-packages and never reinstall it.
 # Elsewhere, take the CPU wheel torch==2.13.0 (on the machine's disk) before anything can pull a CUDA build.
@@ -30,6 +31,17 @@ NUMBA_TEST_CACHE = $(VENV)/numba-cache
 test: $(VENV)/.installed
 	@mkdir -p $(NUMBA_TEST_CACHE) && find $(NUMBA_TEST_CACHE) -mindepth 1 -maxdepth 1 ! -name $(SOURCES_HASH) -exec rm -rf {} +
 	NUMBA_CACHE_DIR=$(NUMBA_TEST_CACHE)/$(SOURCES_HASH) $(PY) -m pytest -q
+
+# Static checks (the dev extra installs ruff and mypy; settings in pyproject.toml).
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(PY) -m mypy
+
+# Everything CI runs (.ci/run): lint, type check, then the tests.
+check: lint typecheck test
 
 bench-search: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[bench]"

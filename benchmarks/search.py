@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 
 from benchmarks._search_models import DISCOUNT, jit_recurrent_fn, numpy_recurrent_fn
-from gym_planning.search import RootOutput, gumbel_muzero_policy, muzero_policy
+from gym_planning.search import RootOutput, SearchConfig, run_policy
 
 BATCHES = (1, 16, 256)
 ACTIONS = (4, 18)
@@ -52,9 +52,9 @@ def _sims_per_second(search: Callable[[], object], batch: int, repeats: int, min
 def _ours(policy: str, model: str, batch: int, actions: int) -> Callable[[], object]:
     root = RootOutput(np.zeros((batch, actions)), np.zeros(batch), np.zeros((batch, EMBEDDING_SIZE)))
     recurrent_fn = numpy_recurrent_fn(actions) if model == "numpy" else jit_recurrent_fn()
-    search_fn = muzero_policy if policy == "muzero" else gumbel_muzero_policy
+    config = SearchConfig(policy=policy, num_simulations=SIMULATIONS)
     rng = np.random.default_rng(0)
-    return lambda: search_fn(root, recurrent_fn, SIMULATIONS, rng=rng)
+    return lambda: run_policy(config, root, recurrent_fn, rng=rng)
 
 
 def _mctx(policy: str, batch: int, actions: int) -> Callable[[], object] | None:

@@ -98,7 +98,7 @@ def ladder(game: str, go_sims: list[int]) -> dict[str, Any]:
     """Opponent name -> the env's ``opponent`` argument."""
     if game == "tictactoe":
         return {"random": "random", "perfect": "perfect"}
-    from gym_planning.envs.go import GoSearchOpponent
+    from gym_planning.agents import GoSearchOpponent
 
     return {"random": "random", **{f"mcts-{n}": GoSearchOpponent(num_simulations=n) for n in go_sims}}
 

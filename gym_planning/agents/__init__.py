@@ -1,7 +1,8 @@
-"""Agents that plan: :class:`MuZero` (a Stable-Baselines3 algorithm) and :class:`SearchAgent`
-(search on top of any trained SB3 agent, with a perfect or a learned model).
+"""Agents that plan: :class:`MuZero` (a Stable-Baselines3 algorithm), :class:`SearchAgent`
+(search on top of any trained SB3 agent, with a perfect or a learned model) and :class:`GoSearchOpponent`
+(a fixed-strength Go player for ``GoEnv``'s ``opponent``).
 
-Both import torch and Stable-Baselines3, so they load on first use.
+They import torch, Stable-Baselines3 or OpenSpiel, so they load on first use.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ _LAZY = {
     "MuZeroPolicy": "gym_planning.agents.muzero",
     "MlpPolicy": "gym_planning.agents.muzero",
     "CnnPolicy": "gym_planning.agents.muzero",
+    "GoSearchOpponent": "gym_planning.agents.go_opponent",
     "SearchAgent": "gym_planning.agents.search_agent",
-    "as_guide": "gym_planning.agents.search_agent",
+    "as_guide": "gym_planning.models.guides",
 }
 
 __all__ = sorted(_LAZY)

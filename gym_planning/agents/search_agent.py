@@ -17,90 +17,14 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 import torch as th
-from gymnasium import spaces
-from stable_baselines3.common.base_class import BaseAlgorithm
 
 from gym_planning.models.base import SearchModel
-from gym_planning.models.simulator import Guide, SimulatorModel
-from gym_planning.search import SearchOutput, gumbel_muzero_policy, muzero_policy
-from gym_planning.search.search import to_numpy
+from gym_planning.models.guides import as_guide, search_model_of
+from gym_planning.models.simulator import SimulatorModel
+from gym_planning.search import SearchConfig, SearchOutput, run_policy
 
+# as_guide and search_model_of live in gym_planning.models.guides; re-exported here for older imports.
 __all__ = ["SearchAgent", "as_guide", "search_model_of"]
-
-
-def search_model_of(obj: Any) -> SearchModel | None:
-    """The :class:`SearchModel` an object carries: itself, or a MuZero agent's ``policy.network``; else None."""
-    for candidate in (obj, getattr(getattr(obj, "policy", None), "network", None)):
-        if candidate is not None and callable(getattr(candidate, "root", None)) and callable(getattr(candidate, "recurrent", None)):
-            return candidate
-    return None
-
-
-def _sb3_guide(algorithm: BaseAlgorithm, q_temperature: float) -> Guide | None:
-    policy = algorithm.policy
-    if not isinstance(algorithm.action_space, spaces.Discrete):
-        raise TypeError(f"a search guide needs a Discrete action space; {type(algorithm).__name__} has {algorithm.action_space}")
-
-    def q_values(obs: th.Tensor) -> th.Tensor | None:
-        if hasattr(policy, "quantile_net"):  # sb3-contrib QR-DQN: [B, n_quantiles, A] -> mean over quantiles
-            return policy.quantile_net(obs).mean(1)
-        if hasattr(policy, "q_net"):  # DQN
-            return policy.q_net(obs)
-        return None
-
-    if hasattr(policy, "get_distribution") and hasattr(policy, "predict_values"):  # PPO, A2C
-
-        def evaluate(obs: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
-            return policy.get_distribution(obs).distribution.logits, policy.predict_values(obs).reshape(-1)
-
-    elif hasattr(policy, "quantile_net") or hasattr(policy, "q_net"):
-
-        def evaluate(obs: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
-            q = q_values(obs)
-            return q / q_temperature, q.amax(1)
-
-    else:
-        return None
-
-    def guide(observation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        policy.set_training_mode(False)
-        obs, _ = policy.obs_to_tensor(observation)
-        with th.no_grad():
-            logits, value = evaluate(obs)
-        return logits.cpu().numpy().astype(np.float64), value.cpu().numpy().astype(np.float64)
-
-    return guide
-
-
-def as_guide(obj: Any, *, q_temperature: float = 1.0) -> Guide:
-    """Turn a trained agent into ``guide(observation [B, ...]) -> (prior_logits [B, A], value [B])``.
-
-    :param obj: an SB3 PPO/A2C (policy logits, value head), DQN or QR-DQN (``Q / q_temperature`` as logits, max Q
-        as value), a MuZero agent or any object with a SearchModel-like ``root(observation) -> RootOutput``, or a
-        function that already has the guide's signature.
-    :param q_temperature: temperature of the softmax over Q values (DQN, QR-DQN); in the units of Q.
-    """
-    if q_temperature <= 0:
-        raise ValueError(f"q_temperature must be > 0; got {q_temperature}")
-    if isinstance(obj, BaseAlgorithm):
-        guide = _sb3_guide(obj, q_temperature)
-        if guide is not None:
-            return guide
-    model = search_model_of(obj)
-    if model is not None:
-
-        def root_guide(observation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            with th.no_grad():
-                root = model.root(observation)
-            return to_numpy(root.prior_logits).astype(np.float64), to_numpy(root.value).astype(np.float64)
-
-        return root_guide
-    if callable(obj) and not isinstance(obj, BaseAlgorithm):
-        return obj
-    raise TypeError(
-        f"cannot use {type(obj).__name__} as a search guide: expected an SB3 PPO/A2C/DQN/QR-DQN, a MuZero agent, an "
-        "object with root(observation) -> RootOutput, or a function observation -> (prior_logits [B, A], value [B])"
-    )
 
 
 class SearchAgent:
@@ -134,6 +58,9 @@ class SearchAgent:
     :param two_player: zero-sum alternating play (see :func:`gym_planning.search.muzero_policy`).
     :param value_bounds: known ``(min, max)`` of Q for MuZero search (None: tracked over the tree).
     :param seed: seed of the search's random draws.
+
+    The search settings (every keyword argument but ``seed``; defaults and references in
+    :class:`gym_planning.search.SearchConfig`) are kept as :attr:`search_config`.
     """
 
     def __init__(
@@ -141,24 +68,36 @@ class SearchAgent:
         guide: Any = None,
         model: SearchModel | None = None,
         *,
-        num_simulations: int = 16,
-        search: Literal["muzero", "gumbel"] = "muzero",
+        num_simulations: int = SearchConfig.num_simulations,
+        search: Literal["muzero", "gumbel"] = SearchConfig.policy,
         max_depth: int | None = None,
-        dirichlet_alpha: float = 0.3,
-        dirichlet_fraction: float = 0.25,
-        pb_c_init: float = 1.25,
-        pb_c_base: float = 19652.0,
-        temperature: float = 1.0,
-        max_num_considered_actions: int = 16,
-        gumbel_scale: float = 1.0,
+        dirichlet_alpha: float = SearchConfig.dirichlet_alpha,
+        dirichlet_fraction: float = SearchConfig.dirichlet_fraction,
+        pb_c_init: float = SearchConfig.pb_c_init,
+        pb_c_base: float = SearchConfig.pb_c_base,
+        temperature: float = SearchConfig.temperature,
+        max_num_considered_actions: int = SearchConfig.max_num_considered_actions,
+        gumbel_scale: float = SearchConfig.gumbel_scale,
         two_player: bool = False,
         value_bounds: tuple[float, float] | None = None,
         seed: int | None = None,
     ):
         if search not in ("muzero", "gumbel"):
             raise ValueError(f"search must be 'muzero' or 'gumbel'; got {search!r}")
-        if not isinstance(num_simulations, (int, np.integer)) or num_simulations < 1:
-            raise ValueError(f"num_simulations must be an integer >= 1; got {num_simulations!r}")
+        self.search_config = SearchConfig(
+            policy=search,
+            num_simulations=num_simulations,
+            max_depth=max_depth,
+            dirichlet_alpha=dirichlet_alpha,
+            dirichlet_fraction=dirichlet_fraction,
+            pb_c_init=pb_c_init,
+            pb_c_base=pb_c_base,
+            temperature=temperature,
+            max_num_considered_actions=max_num_considered_actions,
+            gumbel_scale=gumbel_scale,
+            two_player=two_player,
+            value_bounds=value_bounds,
+        )
         if model is None:
             model = search_model_of(guide)
             if model is None:
@@ -172,18 +111,6 @@ class SearchAgent:
             model.guide = guide
         self.guide = guide
         self.model = model
-        self.num_simulations = int(num_simulations)
-        self.search = search
-        self.max_depth = max_depth
-        self.dirichlet_alpha = dirichlet_alpha
-        self.dirichlet_fraction = dirichlet_fraction
-        self.pb_c_init = pb_c_init
-        self.pb_c_base = pb_c_base
-        self.temperature = temperature
-        self.max_num_considered_actions = max_num_considered_actions
-        self.gumbel_scale = gumbel_scale
-        self.two_player = two_player
-        self.value_bounds = value_bounds
         self.rng = np.random.default_rng(seed)
         self.observation_space = getattr(model, "observation_space", None) or getattr(guide, "observation_space", None)
         self.last_search: SearchOutput | None = None
@@ -210,6 +137,7 @@ class SearchAgent:
         observation, unbatched = self._batched(observation)
         with th.no_grad():
             root = self.model.root(observation)
+        legal_mask: np.ndarray | None
         if action_masks is not None:  # one [A] mask for one unbatched observation, as sb3-contrib accepts
             legal_mask = np.asarray(action_masks).reshape(len(observation), -1)
         else:
@@ -219,33 +147,15 @@ class SearchAgent:
         return (action[0] if unbatched else action), state
 
     def _run(self, root: Any, legal_mask: Any, deterministic: bool) -> SearchOutput:
-        recurrent: Callable = self.model.recurrent
-        if self.search == "gumbel":
-            return gumbel_muzero_policy(
-                root,
-                _no_grad(recurrent),
-                self.num_simulations,
-                legal_mask=legal_mask,
-                max_depth=self.max_depth,
-                rng=self.rng,
-                max_num_considered_actions=self.max_num_considered_actions,
-                gumbel_scale=0.0 if deterministic else self.gumbel_scale,
-                two_player=self.two_player,
-            )
-        return muzero_policy(
+        """One batched search; ``deterministic``: no root noise, and the most visited action (temperature 0)."""
+        return run_policy(
+            self.search_config,
             root,
-            _no_grad(recurrent),
-            self.num_simulations,
+            _no_grad(self.model.recurrent),
             legal_mask=legal_mask,
-            max_depth=self.max_depth,
             rng=self.rng,
-            dirichlet_alpha=self.dirichlet_alpha,
-            dirichlet_fraction=0.0 if deterministic else self.dirichlet_fraction,
-            pb_c_init=self.pb_c_init,
-            pb_c_base=self.pb_c_base,
-            temperature=0.0 if deterministic else self.temperature,
-            two_player=self.two_player,
-            value_bounds=self.value_bounds,
+            explore=not deterministic,
+            temperature=0.0 if deterministic else None,
         )
 
     def _batched(self, observation: Any) -> tuple[Any, bool]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from gymnasium.envs.registration import register, registry
 
-_ENVS = [
+_ENVS: list[dict[str, Any]] = [
     dict(id="gym_planning/Sokoban-v0", entry_point="gym_planning.envs.sokoban:SokobanEnv"),
     dict(id="gym_planning/Minipacman-v0", entry_point="gym_planning.envs.minipacman:MinipacmanEnv"),
     # The I2A task variants: the same game with another reward table and level-end rule.
@@ -43,8 +43,6 @@ _LAZY = {
     "MinipacmanTask": "gym_planning.envs.minipacman",
     "TASKS": "gym_planning.envs.minipacman",
     "GoEnv": "gym_planning.envs.go",
-    "GoPerfectModel": "gym_planning.envs.go",
-    "GoSearchOpponent": "gym_planning.envs.go",
     "TicTacToeEnv": "gym_planning.envs.tictactoe",
 }
 

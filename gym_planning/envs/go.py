@@ -1,4 +1,9 @@
-"""Go on OpenSpiel (9x9 by default): a Gymnasium environment, a perfect model for the search, and opponents.
+"""Go on OpenSpiel (9x9 by default): the Gymnasium environment, the rules' helpers and a random opponent.
+
+The game as a search model (:class:`gym_planning.models.go.GoPerfectModel`, with random rollouts) and the
+search-based player (:class:`gym_planning.agents.GoSearchOpponent`) live above the envs: this module knows
+nothing of search. Any object with ``select_action(state, rng)``, or a function ``(state, rng) -> action``,
+can be the env's opponent.
 
 Rules are OpenSpiel's ``go`` game: area scoring in the Tromp-Taylor way (stones plus empty regions
 that reach only one colour) minus ``komi`` for white; suicide is illegal; simple ko (the point of a
@@ -12,7 +17,6 @@ Conventions used throughout this module:
 - players: ``0`` = black (moves first), ``1`` = white (OpenSpiel's player ids);
 - ``N`` board size, ``A = N * N + 1`` actions: action ``row * N + col`` places a stone on the point of
   rank ``row + 1`` and file ``"abcdefghj..."[col]`` (``0`` = a1, bottom left); action ``N * N`` passes;
-- ``B`` batch of states in the search model.
 
 OpenSpiel is an optional dependency (``pip install gym-planning[go]``); it is imported on first use.
 """
@@ -20,21 +24,16 @@ OpenSpiel is an optional dependency (``pip install gym-planning[go]``); it is im
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
-from numba import njit
-
-from gym_planning.search import RecurrentOutput, RootOutput, gumbel_muzero_policy
 
 BLACK, WHITE = 0, 1
 _COLOUR_NAMES = ("black", "white")
 _FILES = "abcdefghjklmnopqrst"  # Go coordinates skip the letter i.
-ILLEGAL_LOGIT = -1e9  # prior logit of an illegal move: probability exp(-1e9) = 0, and still finite
 
 
 def _pyspiel() -> Any:
@@ -45,7 +44,7 @@ def _pyspiel() -> Any:
     return pyspiel
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_go_game(board_size: int = 9, komi: float = 7.5, max_game_length: int | None = None) -> Any:
     """The OpenSpiel ``go`` game (cached per parameter set).
 
@@ -87,7 +86,7 @@ def move_from_string(move: str, board_size: int = 9) -> int:
 _OBSERVERS: dict[str, Any] = {}
 
 
-def _observer(game: Any) -> Any:
+def spiel_observer(game: Any) -> Any:
     """OpenSpiel observer for ``game`` (one per rule set, shared: read ``.tensor`` right after ``set_from``).
 
     ``set_from(state, player)`` fills ``.tensor``, ``[4 * N * N]`` float32 planes: black stones, white
@@ -111,138 +110,6 @@ def legal_mask(state: Any) -> np.ndarray:
     return np.asarray(state.legal_actions_mask(), dtype=np.bool_)
 
 
-@njit(cache=True)
-def fills_own_eye(planes: np.ndarray, point: int, colour: int, board_size: int) -> bool:
-    """Whether ``colour`` playing on ``point`` would fill one of its own eyes.
-
-    An eye here is an empty point whose orthogonal neighbours are all ``colour``'s stones (or the edge)
-    and whose diagonals hold fewer than two opposing stones (none on the edge): the usual test that
-    keeps random Go playouts from killing their own groups.
-
-    :param planes: ``[4 * N * N]`` float32, OpenSpiel's observation planes (black, white, empty, to-play).
-    :param point: action id ``row * N + col`` of an empty point.
-    :param colour: ``BLACK`` (0) or ``WHITE`` (1).
-    """
-    area = board_size * board_size
-    row, col = point // board_size, point % board_size
-    for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-        r, c = row + dr, col + dc
-        if 0 <= r < board_size and 0 <= c < board_size and planes[colour * area + r * board_size + c] == 0.0:
-            return False
-    opposing = 0
-    for dr, dc in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
-        r, c = row + dr, col + dc
-        if 0 <= r < board_size and 0 <= c < board_size and planes[(1 - colour) * area + r * board_size + c] != 0.0:
-            opposing += 1
-    on_edge = row == 0 or row == board_size - 1 or col == 0 or col == board_size - 1
-    return opposing < (1 if on_edge else 2)
-
-
-def random_rollout(state: Any, rng: np.random.Generator) -> np.ndarray:
-    """Play random moves from a copy of ``state`` to the end; return the ``[2]`` returns (black, white).
-
-    Each move is uniformly random among the legal moves that do not fill the mover's own eye
-    (:func:`fills_own_eye`); a player passes only when no such move is left, so playouts end with
-    living groups on the board (or at ``max_game_length``), as in Monte-Carlo Go programs.
-    """
-    state = state.clone()
-    game = state.get_game()
-    board_size = game.get_parameters()["board_size"]
-    observer = _observer(game)
-    uniforms, used = rng.random(1024), 0
-    while not state.is_terminal():
-        candidates = state.legal_actions()  # sorted: the pass action (largest id) is last
-        num_candidates = len(candidates) - 1
-        observer.set_from(state, 0)
-        colour = state.current_player()
-        move = candidates[-1]
-        while num_candidates > 0:
-            if used == len(uniforms):
-                uniforms, used = rng.random(1024), 0
-            index = int(uniforms[used] * num_candidates)
-            used += 1
-            if not fills_own_eye(observer.tensor, candidates[index], colour, board_size):
-                move = candidates[index]
-                break
-            candidates[index] = candidates[num_candidates - 1]  # drop the eye point and draw again
-            num_candidates -= 1
-        state.apply_action(move)
-    return np.asarray(state.returns(), dtype=np.float64)
-
-
-def _uniform_logits(legal: np.ndarray) -> np.ndarray:
-    """``[B, A]`` float32 logits of the uniform distribution over the legal moves of ``legal`` ``[B, A]``."""
-    return np.where(legal, 0.0, ILLEGAL_LOGIT).astype(np.float32)
-
-
-class GoPerfectModel:
-    """The Go rules as a search model: embeddings are OpenSpiel states, steps are exact.
-
-    Use ``root(states)`` for the roots, ``legal_masks(states)`` for the root mask and
-    ``recurrent`` as the search's ``recurrent_fn``; search with ``two_player=True``. Rewards and
-    values are in [-1, 1]: the reward of a step is the game outcome for the player who moved (0 until
-    the game ends), the value of a state is for the player to move there.
-
-    :param num_rollouts: random rollouts averaged for each leaf value (see :func:`random_rollout`);
-        0 gives value 0 everywhere (the search then sees only the outcomes of finished games).
-    :param rng: numpy Generator or seed for the rollouts.
-    """
-
-    def __init__(self, *, num_rollouts: int = 0, rng: np.random.Generator | int | None = None):
-        if not isinstance(num_rollouts, (int, np.integer)) or num_rollouts < 0:
-            raise ValueError(f"num_rollouts must be an integer >= 0; got {num_rollouts!r}")
-        self.num_rollouts = int(num_rollouts)
-        self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-
-    def value(self, state: Any) -> float:
-        """Estimated outcome for the player to move in a non-terminal ``state`` (mean of the rollouts)."""
-        if self.num_rollouts == 0:
-            return 0.0
-        to_play = colour_to_play(state)
-        return float(np.mean([random_rollout(state, self.rng)[to_play] for _ in range(self.num_rollouts)]))
-
-    def legal_masks(self, states: Sequence[Any]) -> np.ndarray:
-        """``[B, A]`` bool legal masks of ``states``, for the search's root ``legal_mask``."""
-        return np.stack([legal_mask(state) for state in states])
-
-    def root(self, states: Sequence[Any]) -> RootOutput:
-        """Roots for B non-terminal states: uniform prior logits ``[B, A]``, values ``[B]``, cloned states."""
-        if not isinstance(states, (list, tuple)) or not states:
-            raise TypeError("states must be a non-empty list of OpenSpiel Go states (e.g. from GoEnv.get_state())")
-        for index, state in enumerate(states):
-            if not hasattr(state, "legal_actions_mask") or state.get_game().get_type().short_name != "go":
-                raise TypeError(f"states[{index}] is not an OpenSpiel Go state; got {type(state).__name__}")
-            if state.is_terminal():
-                raise ValueError(f"states[{index}] is terminal: there is nothing to search")
-        values = np.array([self.value(state) for state in states])
-        return RootOutput(_uniform_logits(self.legal_masks(states)), values, [s.clone() for s in states])
-
-    def recurrent(self, embedding: Sequence[Any], action: np.ndarray) -> tuple[RecurrentOutput, list[Any]]:
-        """Apply ``action`` ``[B]`` to copies of the B states in ``embedding``.
-
-        A terminal parent stays where it is with reward 0 and discount 0 (the search may walk past a
-        finished game; nothing below it counts).
-        """
-        batch_size, num_actions = len(embedding), embedding[0].num_distinct_actions()
-        reward, discount, value = np.zeros(batch_size), np.ones(batch_size), np.zeros(batch_size)
-        legal = np.ones((batch_size, num_actions), np.bool_)
-        children = []
-        for b, state in enumerate(embedding):
-            if state.is_terminal():
-                discount[b] = 0.0
-                children.append(state)
-                continue
-            mover = state.current_player()
-            child = state.child(int(action[b]))
-            children.append(child)
-            if child.is_terminal():
-                reward[b], discount[b] = child.returns()[mover], 0.0
-            else:
-                legal[b] = legal_mask(child)
-                value[b] = self.value(child)
-        return RecurrentOutput(reward, discount, _uniform_logits(legal), value, legal), children
-
-
 @runtime_checkable
 class GoOpponent(Protocol):
     """A player for :class:`GoEnv`'s ``opponent``: picks a legal move in a non-terminal state."""
@@ -261,71 +128,35 @@ class RandomGoOpponent:
         return int(legal[rng.integers(len(legal))])
 
 
-class GoSearchOpponent:
-    """A fixed-strength player: Gumbel MuZero search with :class:`GoPerfectModel` (uniform prior, rollout values).
+OpponentFn = Callable[[Any, np.random.Generator], int]
+"""``opponent(state, rng) -> action``: a function playing as :class:`GoOpponent`."""
 
-    Gumbel MuZero (Sequential Halving over ``max_num_considered_actions`` sampled moves) rather than
-    pUCT: with a uniform prior over ~80 moves and fewer simulations than moves, pUCT tries moves in
-    index order and keeps the first one whose single rollout was won. The strength is set by the
-    budget alone and all randomness comes from the ``rng`` passed in, so it is a stable yardstick
-    for single-agent evaluation.
 
-    :param num_simulations: search simulations per move.
-    :param num_rollouts: random rollouts per leaf value (0: value 0, outcomes of finished games only).
-    :param max_num_considered_actions: root moves sampled for Sequential Halving. The default 8 with 32
-        simulations beat a uniformly random player in 38 of 40 games as black and 20 of 20 as white
-        (fewer candidates, each judged on more rollouts; 16 candidates: 36 of 40).
-    :param max_depth: maximum tree depth in moves (None: unbounded).
-    """
+class _FunctionOpponent:
+    """A :class:`GoOpponent` from a function ``(state, rng) -> action``."""
 
-    def __init__(
-        self,
-        num_simulations: int = 32,
-        *,
-        num_rollouts: int = 1,
-        max_num_considered_actions: int = 8,
-        max_depth: int | None = None,
-    ):
-        if not isinstance(num_simulations, (int, np.integer)) or num_simulations < 1:
-            raise ValueError(f"num_simulations must be an integer >= 1; got {num_simulations!r}")
-        if not isinstance(max_num_considered_actions, (int, np.integer)) or max_num_considered_actions < 1:
-            raise ValueError(f"max_num_considered_actions must be an integer >= 1; got {max_num_considered_actions!r}")
-        GoPerfectModel(num_rollouts=num_rollouts)  # validates num_rollouts
-        self.num_simulations = int(num_simulations)
-        self.num_rollouts = int(num_rollouts)
-        self.max_num_considered_actions = int(max_num_considered_actions)
-        self.max_depth = max_depth
+    def __init__(self, function: OpponentFn):
+        self.function = function
 
     def select_action(self, state: Any, rng: np.random.Generator) -> int:
-        """The move a search from ``state`` picks (Gumbel noise and rollouts drawn from ``rng``)."""
-        model = GoPerfectModel(num_rollouts=self.num_rollouts, rng=rng)
-        output = gumbel_muzero_policy(
-            model.root([state]),
-            model.recurrent,
-            self.num_simulations,
-            legal_mask=model.legal_masks([state]),
-            max_depth=self.max_depth,
-            rng=rng,
-            max_num_considered_actions=self.max_num_considered_actions,
-            two_player=True,
-        )
-        return int(output.action[0])
+        """The function's move in ``state``."""
+        return int(self.function(state, rng))
 
     def __repr__(self) -> str:
-        return (
-            f"GoSearchOpponent(num_simulations={self.num_simulations}, num_rollouts={self.num_rollouts}, "
-            f"max_num_considered_actions={self.max_num_considered_actions}, max_depth={self.max_depth})"
-        )
+        return repr(self.function)
 
 
-def _as_opponent(opponent: GoOpponent | str | None) -> GoOpponent | None:
+def _as_opponent(opponent: GoOpponent | OpponentFn | str | None) -> GoOpponent | None:
     if opponent is None or isinstance(opponent, GoOpponent):
         return opponent
     if isinstance(opponent, str) and opponent == "random":
         return RandomGoOpponent()
+    if callable(opponent) and not isinstance(opponent, str):
+        return _FunctionOpponent(opponent)
     raise TypeError(
-        "opponent must be None (two-player), 'random', or an object with select_action(state, rng) such as "
-        f"GoSearchOpponent(num_simulations=...); got {opponent!r}"
+        "opponent must be None (two-player), 'random', an object with select_action(state, rng) such as "
+        "gym_planning.agents.GoSearchOpponent(num_simulations=...), or a function (state, rng) -> action; "
+        f"got {opponent!r}"
     )
 
 
@@ -367,7 +198,8 @@ class GoEnv(gym.Env):
     **Players and rewards.** ``opponent=None``: the caller plays both colours (black first) and the
     reward of a step is the final outcome for the player who made that move (+1 win, -1 loss) on the
     move that ends the game, 0 before; ``info["to_play"]`` says who moves next (0 black, 1 white).
-    With an opponent (``"random"``, :class:`GoSearchOpponent` or any :class:`GoOpponent`) the agent plays
+    With an opponent (``"random"``, :class:`gym_planning.agents.GoSearchOpponent`, any :class:`GoOpponent` or a
+    function ``(state, rng) -> action``) the agent plays
     ``agent_colour``; the opponent's replies happen inside ``step()`` (and inside ``reset()`` when the agent
     is white), and the reward is the outcome for the agent. The opponent draws randomness from
     ``self.np_random``, so ``reset(seed=...)`` makes whole episodes reproducible.
@@ -378,17 +210,18 @@ class GoEnv(gym.Env):
     ``truncated`` is always False (add ``TimeLimit`` for a shorter cap).
 
     **Planning.** :meth:`get_state` / :meth:`set_state` copy the OpenSpiel state (about 2 µs);
-    :class:`GoPerfectModel` searches from such states.
+    :class:`gym_planning.models.go.GoPerfectModel` searches from such states.
 
     :param board_size: ``N`` (the registered id ``gym_planning/Go9x9-v0`` uses 9).
     :param komi: points given to white.
     :param max_game_length: moves after which the game is scored (None: ``2 * N * N``).
-    :param opponent: None, ``"random"`` or a :class:`GoOpponent`.
+    :param opponent: None, ``"random"``, a :class:`GoOpponent` or a function ``(state, rng) -> action``.
     :param agent_colour: ``"black"`` or ``"white"``, the agent's colour when there is an opponent.
     :param render_mode: None, ``"ansi"`` (text board) or ``"rgb_array"`` (``[32 N, 32 N, 3]`` uint8).
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 2}
+    action_space: spaces.Discrete
 
     def __init__(
         self,
@@ -396,7 +229,7 @@ class GoEnv(gym.Env):
         board_size: int = 9,
         komi: float = 7.5,
         max_game_length: int | None = None,
-        opponent: GoOpponent | str | None = None,
+        opponent: GoOpponent | OpponentFn | str | None = None,
         agent_colour: str = "black",
         render_mode: str | None = None,
     ):
@@ -430,7 +263,7 @@ class GoEnv(gym.Env):
         self._state = self.game.new_initial_state()
         self._needs_reset = False
         if self.opponent is not None and self.agent_colour == WHITE:
-            self._opponent_move()
+            self._opponent_move(self.opponent)
         self._legal = legal_mask(self._state)
         return self._observation(), self._info()
 
@@ -442,7 +275,7 @@ class GoEnv(gym.Env):
         perspective = colour_to_play(self._state) if self.opponent is None else self.agent_colour
         self._state.apply_action(move)
         if self.opponent is not None and not self._state.is_terminal():
-            self._opponent_move()
+            self._opponent_move(self.opponent)
         self._legal = legal_mask(self._state)
         terminated = self._state.is_terminal()
         self._needs_reset = terminated
@@ -470,7 +303,7 @@ class GoEnv(gym.Env):
     # -- perfect model ---------------------------------------------------------------------------
 
     def get_state(self) -> Any:
-        """A copy of the game state (an OpenSpiel ``GoState``), for :meth:`set_state` or :class:`GoPerfectModel`."""
+        """A copy of the game state (an OpenSpiel ``GoState``), for :meth:`set_state` or a search model."""
         return self._state.clone()
 
     def set_state(self, state: Any) -> None:
@@ -489,7 +322,7 @@ class GoEnv(gym.Env):
     @property
     def _spiel_observer(self) -> Any:
         # Looked up, not stored: OpenSpiel's observer cannot be pickled, and the env stays deep-copyable.
-        return _observer(self.game)
+        return spiel_observer(self.game)
 
     def _checked_move(self, action: Any) -> int:
         if isinstance(action, np.ndarray) and action.shape == ():
@@ -501,15 +334,15 @@ class GoEnv(gym.Env):
         if not self._legal[action]:
             colour = _COLOUR_NAMES[colour_to_play(self._state)]
             raise ValueError(
-                f"illegal move {int(action)} ({move_to_string(action, self.board_size)}) for {colour}: the point is "
+                f"illegal move {int(action)} ({move_to_string(int(action), self.board_size)}) for {colour}: the point is "
                 "occupied, or the move is suicide or retakes a ko (see info['legal_mask'])"
             )
         return int(action)
 
-    def _opponent_move(self) -> None:
-        move = self.opponent.select_action(self._state.clone(), self.np_random)
+    def _opponent_move(self, opponent: GoOpponent) -> None:
+        move = opponent.select_action(self._state.clone(), self.np_random)
         if not 0 <= move < self.action_space.n or not self._state.legal_actions_mask()[move]:
-            raise ValueError(f"opponent {self.opponent!r} chose illegal move {move!r} in\n{self._state}")
+            raise ValueError(f"opponent {opponent!r} chose illegal move {move!r} in\n{self._state}")
         self._state.apply_action(int(move))
 
     def _board_planes(self) -> np.ndarray:

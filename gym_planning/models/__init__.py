@@ -1,4 +1,4 @@
-"""Models to plan with: MuZero networks (torch) and the true simulator.
+"""Models to plan with: MuZero networks (torch), the true simulator, Go's rules, and guides; a model as an env.
 
 Every model implements :class:`SearchModel`. The torch networks load on first use, so importing
 ``gym_planning`` does not import torch.
@@ -19,6 +19,11 @@ _LAZY = {
     "inverse_scalar_transform": "gym_planning.models.support",
     "scalar_to_support": "gym_planning.models.support",
     "support_to_scalar": "gym_planning.models.support",
+    "GoPerfectModel": "gym_planning.models.go",
+    "Guide": "gym_planning.models.guides",
+    "as_guide": "gym_planning.models.guides",
+    "search_model_of": "gym_planning.models.guides",
+    "LearnedModelEnv": "gym_planning.models.learned_model_env",
     "SimulatorModel": "gym_planning.models.simulator",
     "SimulatorNode": "gym_planning.models.simulator",
 }

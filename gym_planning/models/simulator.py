@@ -16,21 +16,18 @@ and steps below it repeat that value without stepping the env further.
 
 from __future__ import annotations
 
-import copy
+import functools
 from typing import Any, Callable, NamedTuple, Sequence
 
 import gymnasium as gym
-from gymnasium.wrappers import OrderEnforcing
 import numpy as np
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper
 
+from gym_planning.models import env_copies
+from gym_planning.models.guides import Guide, as_guide
 from gym_planning.search import RecurrentOutput, RootOutput
-from gym_planning.wrappers.snapshot import EnvState, SnapshotError, bookkeeping_wrappers, get_env_state, set_env_state
+from gym_planning.wrappers.snapshot import EnvState, get_env_state, set_env_state
 
 __all__ = ["SimulatorModel", "SimulatorNode", "Guide"]
-
-Guide = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
-"""``guide(observation [B, ...]) -> (prior_logits [B, A], value [B])``, numpy in and out."""
 
 RolloutPolicy = Callable[[np.ndarray], np.ndarray]
 """``policy(observation [B, ...]) -> action [B]``."""
@@ -62,86 +59,6 @@ class _StepResult(NamedTuple):
     child_states: list  # B snapshots (None where the parent had already ended)
 
 
-def _sub_envs(env: Any) -> list[gym.Env] | None:
-    """The real envs to snapshot; None for a VecEnv whose sub-envs live in other processes."""
-    if isinstance(env, gym.Env):
-        return [env]
-    if isinstance(env, (list, tuple)) and env and all(isinstance(e, gym.Env) for e in env):
-        return list(env)
-    if isinstance(env, VecEnvWrapper):
-        raise TypeError(
-            f"SimulatorModel cannot plan through {type(env).__name__}: VecEnv wrappers keep state (stacked frames, "
-            "running statistics) outside the sub-envs, so snapshots of the sub-envs would miss it. Put the equivalent "
-            "gymnasium wrappers inside each sub-env instead."
-        )
-    if isinstance(env, DummyVecEnv):
-        return list(env.envs)
-    if isinstance(env, VecEnv):
-        return None
-    raise TypeError(f"SimulatorModel needs a gymnasium.Env, a list of envs or an SB3 VecEnv; got {type(env).__name__}")
-
-
-_REMOTE_HINT = (
-    "wrap each sub-env in gym_planning.wrappers.StateSnapshot so that it answers get_state()/set_state() "
-    "(e.g. make_vec_env(env_id, n_envs, vec_env_cls=SubprocVecEnv, wrapper_class=StateSnapshot)), and pass "
-    "make_copy=<function building one env like a sub-env> (e.g. lambda: StateSnapshot(gym.make(env_id)))"
-)
-
-
-def _check_remote_sub_envs(env: Any, make_copy: Callable[[], gym.Env] | None) -> None:
-    """A VecEnv whose sub-envs run in other processes: the model snapshots them there and steps local copies."""
-    name = type(env).__name__
-    if make_copy is None:
-        raise ValueError(f"SimulatorModel({name}) needs make_copy=...: its sub-envs run in other processes; {_REMOTE_HINT}")
-    if not env.has_attr("get_state"):
-        raise ValueError(f"SimulatorModel({name}): the sub-envs have no get_state() method to snapshot them; {_REMOTE_HINT}")
-
-
-def _never_reset(env: gym.Env) -> bool:
-    """True when an order-enforcing wrapper of ``env`` (``gym.make`` adds one) has not seen a reset yet."""
-    for level in _wrapper_chain(env):
-        if isinstance(level, OrderEnforcing) and not level.has_reset:
-            return True
-    return False
-
-
-def _default_copy(env: gym.Env) -> gym.Env:
-    """A new env built like ``env``: ``gym.make`` of its spec (wrappers included), else ``copy.deepcopy``."""
-    level = env
-    while isinstance(level, bookkeeping_wrappers()):
-        level = level.env
-    spec = level.spec
-    if spec is not None and all(w.kwargs is not None for w in spec.additional_wrappers):
-        rebuilt = gym.make(spec, render_mode=None)
-        # gym.make places TimeLimit right above the base env; a stack with it elsewhere does not rebuild.
-        if [type(w) for w in _wrapper_chain(rebuilt)] == [type(w) for w in _wrapper_chain(level)]:
-            return rebuilt
-        rebuilt.close()
-    try:
-        return copy.deepcopy(level)
-    except Exception as error:  # deepcopy raises many types
-        raise SnapshotError(
-            f"SimulatorModel cannot build a copy of {env}: it has no complete spec and copy.deepcopy failed "
-            f"({type(error).__name__}: {error}). Pass make_copy=<function returning a new env built the same way>."
-        ) from None
-
-
-def _wrapper_chain(env: gym.Env) -> list[gym.Env]:
-    chain = []
-    while isinstance(env, gym.Wrapper):
-        chain.append(env)
-        env = env.env
-    return chain
-
-
-def _action_masks(env: gym.Env) -> np.ndarray | None:
-    try:
-        method = env.get_wrapper_attr("action_masks")
-    except AttributeError:
-        return None
-    return np.asarray(method(), dtype=np.bool_)
-
-
 class SimulatorModel:
     """A perfect model: search plans with copies of the real env.
 
@@ -150,7 +67,7 @@ class SimulatorModel:
         :class:`gym_planning.wrappers.StateSnapshot` and ``make_copy`` is given). ``root()`` snapshots their
         current states, so an agent searching with this model can be passed to ``evaluate_policy(agent, env)``.
     :param guide: leaf prior and value, ``guide(observation [B, ...]) -> (prior_logits [B, A], value [B])``, or a
-        trained SB3 model (see :func:`gym_planning.agents.search_agent.as_guide`). None: uniform prior, and
+        trained SB3 model (see :func:`gym_planning.models.guides.as_guide`). None: uniform prior, and
         values from rollouts only (0 without rollouts).
     :param rollout_steps: length of the rollout from each new leaf (0: none). Its discounted reward plus the
         guide's discounted value where it stops is the leaf's value.
@@ -175,9 +92,11 @@ class SimulatorModel:
         make_copy: Callable[[], gym.Env] | None = None,
         seed: int | None = None,
     ):
-        real = _sub_envs(env)
+        real = env_copies.sub_envs(env)
         if real is None:
-            _check_remote_sub_envs(env, make_copy)
+            make_copy = env_copies.check_remote_sub_envs(env, make_copy)
+        elif make_copy is None:
+            make_copy = functools.partial(env_copies.default_copy, real[0])
         action_space = env.action_space if not isinstance(env, (list, tuple)) else env[0].action_space
         if not isinstance(action_space, gym.spaces.Discrete):
             raise TypeError(
@@ -199,7 +118,7 @@ class SimulatorModel:
         self.rollout_policy = rollout_policy
         self.discount = float(discount)
         self.num_copies = num_copies
-        self._make_copy = make_copy if make_copy is not None else (lambda: _default_copy(real[0]))
+        self._make_copy = make_copy
         self._real = real
         self._copies: list[gym.Env] = []
         self._rng = np.random.default_rng(seed)
@@ -302,7 +221,7 @@ class SimulatorModel:
                 obs, r, term, trunc, _ = env_copy.step(int(action[row]))
                 observations[row], reward[row], terminated[row], truncated[row] = obs, float(r), term, trunc
                 child_states[row] = get_env_state(env_copy)
-                masks[row] = _action_masks(env_copy)
+                masks[row] = env_copies.action_masks(env_copy)
             wave_obs = np.stack([observations[row] for row in wave])
             alive = ~(terminated[wave] | truncated[wave])
             if self.rollout_steps:
@@ -356,7 +275,7 @@ class SimulatorModel:
             return np.asarray(self.rollout_policy(observation[rows])).reshape(len(rows))
         actions = np.empty(len(rows), np.int64)
         for i, row in enumerate(rows):
-            mask = _action_masks(copies[row])
+            mask = env_copies.action_masks(copies[row])
             legal = np.arange(self.num_actions) if mask is None or not mask.any() else np.flatnonzero(mask)
             actions[i] = legal[self._rng.integers(len(legal))]
         return actions
@@ -388,9 +307,7 @@ class SimulatorModel:
     def _guide(self) -> Guide | None:
         if self.guide is None:
             return None
-        if self._guide_source is not self.guide:  # converted lazily: the agents package imports this module
-            from gym_planning.agents.search_agent import as_guide
-
+        if self._guide_source is not self.guide:  # converted on first use: SearchAgent may set the guide later
             self._guide_fn, self._guide_source = as_guide(self.guide), self.guide
         return self._guide_fn
 
@@ -400,7 +317,7 @@ class SimulatorModel:
     def _real_states(self) -> list[EnvState]:
         if self._real is not None:
             for env in self._real:
-                if _never_reset(env):
+                if env_copies.never_reset(env):
                     raise ValueError(
                         f"SimulatorModel is bound to an env that was never reset ({env}): bind it to the env being "
                         "played (the one you reset() and step(), e.g. the env passed to evaluate_policy), not to a "
@@ -411,7 +328,7 @@ class SimulatorModel:
 
     def _real_legal_masks(self) -> np.ndarray | None:
         if self._real is not None:
-            masks = [_action_masks(env) for env in self._real]
+            masks = [env_copies.action_masks(env) for env in self._real]
             if all(m is None for m in masks):
                 return None
             return np.stack([np.ones(self.num_actions, np.bool_) if m is None else m for m in masks])

@@ -5,6 +5,7 @@ torch network on any device or the environment itself. Nothing here imports torc
 """
 
 from gym_planning.search.base import JitRecurrentFn, RecurrentFn, RecurrentOutput, RootOutput, SearchOutput
+from gym_planning.search.config import SearchConfig, run_policy
 from gym_planning.search.embeddings import EmbeddingStore
 from gym_planning.search.policies import gumbel_muzero_policy, muzero_policy
 from gym_planning.search.seq_halving import considered_visits_sequence
@@ -18,6 +19,7 @@ __all__ = [
     "RecurrentFn",
     "RecurrentOutput",
     "RootOutput",
+    "SearchConfig",
     "SearchOutput",
     "SearchSummary",
     "Tree",
@@ -25,4 +27,5 @@ __all__ = [
     "considered_visits_sequence",
     "gumbel_muzero_policy",
     "muzero_policy",
+    "run_policy",
 ]

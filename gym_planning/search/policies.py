@@ -108,7 +108,7 @@ def muzero_policy(
     legal_mask: Any = None,
     max_depth: int | None = None,
     rng: np.random.Generator | int | None = None,
-    dirichlet_alpha: float = 0.3,
+    dirichlet_alpha: float = 0.25,  # SearchConfig's default (search/config.py)
     dirichlet_fraction: float = 0.25,
     pb_c_init: float = 1.25,
     pb_c_base: float = 19652.0,

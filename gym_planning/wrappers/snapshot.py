@@ -36,7 +36,7 @@ from gymnasium.wrappers import RecordEpisodeStatistics, RecordVideo
 __all__ = ["EnvState", "StateSnapshot", "SnapshotError", "bookkeeping_wrappers", "get_env_state", "set_env_state"]
 
 
-def bookkeeping_wrappers() -> tuple[type, ...]:
+def bookkeeping_wrappers() -> tuple[type[gym.Wrapper], ...]:
     """Wrappers that record what happened and do not change what happens next (left out of snapshots).
 
     SB3's ``Monitor`` is included when SB3 is loaded (an env cannot hold a Monitor otherwise), so that this

@@ -1,4 +1,5 @@
-"""Go on OpenSpiel: rules and scoring on hand-built positions, masks, seeding, the perfect model and the search opponent."""
+"""Go on OpenSpiel: rules and scoring on hand-built positions, masks, seeding, opponents (tests/models/test_go.py: the
+perfect model; tests/agents/test_go_opponent.py: the search opponent)."""
 
 from __future__ import annotations
 
@@ -15,16 +16,11 @@ from gymnasium.error import ResetNeeded  # noqa: E402
 from gymnasium.utils.env_checker import check_env  # noqa: E402
 
 import gym_planning  # noqa: E402, F401  (registers the ids)
-from gym_planning.search import gumbel_muzero_policy  # noqa: E402
 from gym_planning.envs import go  # noqa: E402
 from gym_planning.envs.go import (  # noqa: E402
     GoEnv,
-    GoPerfectModel,
-    GoSearchOpponent,
-    fills_own_eye,
     move_from_string,
     move_to_string,
-    random_rollout,
 )
 
 PASS = 81
@@ -177,8 +173,6 @@ def test_bad_constructor_arguments_raise_one_clear_error():
         GoEnv(agent_colour="red")
     with pytest.raises(ValueError, match="board_size"):
         GoEnv(board_size=25)
-    with pytest.raises(ValueError, match="num_simulations"):
-        GoSearchOpponent(0)
     with pytest.raises(ValueError, match="not a point"):
         move_from_string("i5")
 
@@ -241,10 +235,15 @@ def test_render_modes_draw_the_board():
     assert "X" in text.render() and "white to play" in text.render()
 
 
+def first_legal_move(state, rng) -> int:
+    """An opponent as a plain function ``(state, rng) -> action``."""
+    return state.legal_actions()[0]
+
+
 @pytest.mark.parametrize(
     "kwargs",
-    [{}, {"opponent": "random"}, {"opponent": GoSearchOpponent(4)}, {"render_mode": "rgb_array"}, {"render_mode": "ansi"}],
-    ids=["two-player", "random", "search", "rgb", "ansi"],
+    [{}, {"opponent": "random"}, {"opponent": first_legal_move}, {"render_mode": "rgb_array"}, {"render_mode": "ansi"}],
+    ids=["two-player", "random", "function", "rgb", "ansi"],
 )
 def test_check_env_passes_without_warnings(kwargs):
     env = gym.make("gym_planning/Go9x9-v0", **kwargs)
@@ -282,6 +281,21 @@ def test_agent_as_white_sees_the_opponents_opening_move():
     assert rollout_with_random_opponent(5, "white")[0].sum() > 0
 
 
+def test_a_function_is_an_opponent_and_gets_the_envs_rng():
+    seen = []
+
+    def opponent(state, rng):
+        seen.append(rng)
+        return state.legal_actions()[0]  # the lowest free point
+
+    env = GoEnv(opponent=opponent)
+    env.reset(seed=0)
+    env.step(move_from_string("e5"))
+    black, white = stones(env)
+    assert black[4, 4] and white[0, 0] and white.sum() == 1  # the reply a1 came from the function
+    assert seen == [env.np_random]
+
+
 def test_set_state_replays_exactly_and_snapshots_are_copies():
     env = GoEnv()
     _, info = env.reset(seed=0)
@@ -306,80 +320,11 @@ def test_set_state_replays_exactly_and_snapshots_are_copies():
         GoEnv(opponent="random").set_state(position_after(["e5"]))
 
 
-# -- perfect model and search opponent ------------------------------------------------------------
-
-
 def position_after(moves: list[str]):
     env = GoEnv()
     env.reset(seed=0)
     play(env, moves)
     return env.get_state()
-
-
-def test_perfect_model_rewards_are_for_the_mover_and_terminal_states_absorb():
-    state = position_after(walls("e", "f") + ["pass"])  # white to move; white passing ends it, black wins
-    model = GoPerfectModel()
-    output, children = model.recurrent([state, state], np.array([PASS, move_from_string("g5")]))
-    assert output.reward.tolist() == [-1.0, 0.0] and output.discount.tolist() == [0.0, 1.0]
-    assert children[1].legal_actions() == np.flatnonzero(output.legal_mask[1]).tolist()
-    assert output.prior_logits[1, move_from_string("e5")] == go.ILLEGAL_LOGIT and output.prior_logits[1, PASS] == 0
-    assert str(state) == str(position_after(walls("e", "f") + ["pass"]))  # parents are never changed
-    output, again = model.recurrent([children[0]], np.array([0]))
-    assert again[0] is children[0] and (output.reward[0], output.discount[0]) == (0.0, 0.0)
-
-
-def test_perfect_model_root_rejects_non_go_and_terminal_states():
-    model = GoPerfectModel()
-    with pytest.raises(TypeError, match="list of OpenSpiel Go states"):
-        model.root(position_after([]))
-    with pytest.raises(ValueError, match="terminal"):
-        model.root([position_after(["pass", "pass"])])
-
-
-@pytest.mark.parametrize("black_file, should_pass", [("e", True), ("d", False)])
-def test_search_passes_exactly_when_passing_wins(black_file, should_pass):
-    # White has just passed: black's pass ends the game; it wins with file e (+1.5), loses with file d (-7.5).
-    # Without noise, every legal move is considered and the search needs no luck to find the pass.
-    state = position_after(walls(black_file, "f") + ["a9", "pass"])
-    model = GoPerfectModel(num_rollouts=0)
-    output = gumbel_muzero_policy(
-        model.root([state]),
-        model.recurrent,
-        100,
-        legal_mask=model.legal_masks([state]),
-        max_num_considered_actions=82,
-        gumbel_scale=0.0,
-        two_player=True,
-    )
-    assert output.tree.qvalues()[0, PASS] == (1.0 if should_pass else -1.0)
-    assert (output.action[0] == PASS) == should_pass
-
-
-def test_random_rollouts_keep_their_eyes_and_finish_the_game():
-    planes = np.zeros(4 * 81, np.float32)
-    for point in ("d5", "f5", "e4", "e6"):  # black surrounds e5
-        planes[move_from_string(point)] = 1
-    assert fills_own_eye(planes, move_from_string("e5"), go.BLACK, 9)
-    assert not fills_own_eye(planes, move_from_string("e5"), go.WHITE, 9)
-    for point in ("d4", "f6"):  # two white diagonals: a false eye, which may be filled
-        planes[81 + move_from_string(point)] = 1
-    assert not fills_own_eye(planes, move_from_string("e5"), go.BLACK, 9)
-    returns = random_rollout(position_after(["e5"]), np.random.default_rng(0))
-    assert returns.sum() == 0 and abs(returns[0]) in (0.0, 1.0)
-
-
-def test_search_opponent_beats_the_random_player():
-    # Measured: the default player (32 simulations) beats a random player in 38 of 40 games as black.
-    search_wins = 0
-    for game, colour in enumerate(["black", "white", "black", "white"]):
-        env = GoEnv(opponent=GoSearchOpponent(), agent_colour=colour)  # the agent plays randomly
-        _, info = env.reset(seed=game)
-        rng = np.random.default_rng(game)
-        terminated = False
-        while not terminated:
-            _, reward, terminated, _, info = env.step(int(rng.choice(np.flatnonzero(info["legal_mask"]))))
-        search_wins += reward < 0
-    assert search_wins >= 3
 
 
 def test_maskable_ppo_trains_and_acts_legally_through_action_masks():

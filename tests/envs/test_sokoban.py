@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import warnings
 import heapq
+import warnings
 from collections import deque
 
 import gymnasium as gym
@@ -254,7 +254,7 @@ def test_vector_env_steps_each_game_like_the_single_env_and_autoresets():
     single.set_state(SokobanState(vec._rooms[2].copy(), vec._boxes[2].copy(), vec._scalars[2].copy(),
                                   single.np_random.bit_generator.state))  # fmt: skip
     actions = np.random.default_rng(2).integers(0, 9, size=(20, 4))
-    for step, batch in enumerate(actions):
+    for batch in actions:
         obs, rewards, terminated, truncated, _ = vec.step(batch)
         s_obs, s_reward, s_term, s_trunc, _ = single.step(int(batch[2]))
         assert np.array_equal(obs[2], s_obs) and rewards[2] == pytest.approx(s_reward)

@@ -24,6 +24,7 @@ from gym_planning.search import (
     JitRecurrentFn,
     RecurrentOutput,
     RootOutput,
+    SearchConfig,
     Tree,
     considered_visits_sequence,
     gumbel_muzero_policy,
@@ -183,7 +184,7 @@ def test_muzero_matches_reference(
         two_player=case.two_player,
         value_bounds=value_bounds,
     )
-    noise = np.random.default_rng(case.seed).dirichlet(np.full(case.num_actions, 0.3), size=case.batch_size)
+    noise = np.random.default_rng(case.seed).dirichlet(np.full(case.num_actions, SearchConfig.dirichlet_alpha), size=case.batch_size)
     noise = noise if dirichlet_fraction > 0 else [None] * case.batch_size
     results = [
         reference_muzero(
@@ -288,7 +289,7 @@ def test_compiled_and_python_model_paths_match_reference(case: Case, use_gumbel:
         ]
     else:
         out = muzero_policy(root, recurrent_fn, case.num_simulations, temperature=0.0, **settings_)
-        dirichlet = np.random.default_rng(case.seed).dirichlet(np.full(case.num_actions, 0.3), size=case.batch_size)
+        dirichlet = np.random.default_rng(case.seed).dirichlet(np.full(case.num_actions, SearchConfig.dirichlet_alpha), size=case.batch_size)
         noise = np.zeros_like(dirichlet)
         results = [
             reference_muzero(model, states[b], logits[b].tolist(), float(values[b]), mask[b].tolist(), case.num_simulations,

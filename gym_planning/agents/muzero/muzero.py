@@ -36,7 +36,7 @@ from gym_planning.agents.muzero.saving import atomic_open, check_saved_algorithm
 from gym_planning.models.compiled import CompiledMlpModel, NotCompilableError
 from gym_planning.models.networks import MuZeroNetwork, scale_gradient
 from gym_planning.models.support import scalar_to_support
-from gym_planning.search import RecurrentFn, RootOutput, SearchOutput, gumbel_muzero_policy, muzero_policy
+from gym_planning.search import RecurrentFn, RootOutput, SearchConfig, SearchOutput, run_policy
 
 SelfMuZero = TypeVar("SelfMuZero", bound="MuZero")
 
@@ -291,9 +291,9 @@ class MuZero(BaseAlgorithm):
         value_loss_weight: float = 0.25,
         weight_decay: float = 1e-4,
         max_grad_norm: float = 10.0,
-        dirichlet_alpha: float = 0.25,
-        dirichlet_fraction: float = 0.25,
-        max_num_considered_actions: int = 16,
+        dirichlet_alpha: float = SearchConfig.dirichlet_alpha,
+        dirichlet_fraction: float = SearchConfig.dirichlet_fraction,
+        max_num_considered_actions: int = SearchConfig.max_num_considered_actions,
         inference: Literal["auto", "numba", "torch"] = "auto",
         async_actors: int = 0,
         async_chunk_steps: int = 8,
@@ -409,6 +409,7 @@ class MuZero(BaseAlgorithm):
 
     # -- setup / persistence ------------------------------------------------------------------------
     def _setup_model(self) -> None:
+        self.search_config = self._make_search_config()
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
         policy_kwargs = dict(self.policy_kwargs)
@@ -552,34 +553,30 @@ class MuZero(BaseAlgorithm):
             return self._compiled.recurrent_fn
         return self.policy.network.recurrent
 
+    def _make_search_config(self) -> SearchConfig:
+        """The search settings (the constructor's keywords; the visit temperature is passed per search)."""
+        return SearchConfig(
+            policy=self.search,
+            num_simulations=self.num_simulations,
+            max_depth=self.max_depth,
+            dirichlet_alpha=self.dirichlet_alpha,
+            dirichlet_fraction=self.dirichlet_fraction,
+            max_num_considered_actions=self.max_num_considered_actions,
+            two_player=self.two_player,
+        )
+
     def _run_search(
         self, root: RootOutput, legal_mask: np.ndarray | None, *, explore: bool, temperature: float
     ) -> SearchOutput:
         """One batched search from roots made by :meth:`_root`."""
-        recurrent_fn = self._recurrent_fn(root)
-        if self.search == "gumbel":
-            return gumbel_muzero_policy(
-                root,
-                recurrent_fn,
-                self.num_simulations,
-                legal_mask=legal_mask,
-                max_depth=self.max_depth,
-                rng=self.search_rng,
-                max_num_considered_actions=self.max_num_considered_actions,
-                gumbel_scale=1.0 if explore else 0.0,
-                two_player=self.two_player,
-            )
-        return muzero_policy(
+        return run_policy(
+            self.search_config,
             root,
-            recurrent_fn,
-            self.num_simulations,
+            self._recurrent_fn(root),
             legal_mask=legal_mask,
-            max_depth=self.max_depth,
             rng=self.search_rng,
-            dirichlet_alpha=self.dirichlet_alpha,
-            dirichlet_fraction=self.dirichlet_fraction if explore else 0.0,
+            explore=explore,
             temperature=temperature,
-            two_player=self.two_player,
         )
 
     def _one_step_targets(self, root: RootOutput, legal_mask: np.ndarray | None) -> np.ndarray:

@@ -6,8 +6,8 @@ import pytest
 import torch as th
 from gymnasium.utils.env_checker import check_env
 
+from gym_planning.models.learned_model_env import LearnedModelEnv
 from gym_planning.search import RecurrentOutput, RootOutput
-from gym_planning.wrappers.learned_model_env import LearnedModelEnv
 
 
 class TinyMlpModel(th.nn.Module):

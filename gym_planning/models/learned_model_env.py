@@ -16,7 +16,8 @@ import numpy as np
 from gymnasium.spaces import Box, Discrete
 
 from gym_planning.models.base import SearchModel
-from gym_planning.search.search import to_numpy
+from gym_planning.models.guides import search_model_of
+from gym_planning.search.checks import to_numpy
 
 __all__ = ["LearnedModelEnv"]
 
@@ -32,9 +33,9 @@ def _no_grad() -> Any:
 
 
 def _search_model(model: Any) -> SearchModel:
-    for candidate in (model, getattr(getattr(model, "policy", None), "network", None)):
-        if isinstance(candidate, SearchModel):
-            return candidate
+    found = search_model_of(model)
+    if found is not None:
+        return found
     raise TypeError(
         f"LearnedModelEnv needs a SearchModel (root() and recurrent()) or a MuZero agent; got {type(model).__name__}"
     )
@@ -77,6 +78,7 @@ class LearnedModelEnv(gym.Env):
     """
 
     metadata = {"render_modes": []}
+    action_space: Discrete
 
     def __init__(
         self,
