@@ -81,9 +81,15 @@ def test_models_import_no_agents(path):
     assert violations(path, allowed=allowed) == []
 
 
+@pytest.mark.parametrize("path", _modules("agents") + _modules("hyperparams"), ids=_id)
+def test_agents_and_settings_never_import_the_command_line(path):
+    assert violations(path, allowed=("gym_planning",), forbidden=("gym_planning.experiments",)) == []
+
+
 def test_every_layer_is_checked():
     layers = {path.name for path in PACKAGE.iterdir() if path.is_dir() and (path / "__init__.py").exists()}
-    assert layers == {"agents", "envs", "models", "search", "wrappers"}, "a new package needs a row in the layer map"
+    expected = {"agents", "envs", "experiments", "hyperparams", "models", "search", "wrappers"}
+    assert layers == expected, "a new package needs a row in the layer map"
     assert all(_modules(layer) for layer in ("envs", "models", "search", "wrappers"))
 
 

@@ -52,7 +52,8 @@ def test_agents_default_to_the_configs_settings():
 
     config = {field.name: field.default for field in dataclasses.fields(SearchConfig)}
     config["search"] = config.pop("policy")
-    for cls, own in ((MuZero, {"temperature"}), (SearchAgent, set())):  # MuZero's temperature is a schedule
+    # MuZero's temperature is a schedule; its two_player is None = read from the env's num_players.
+    for cls, own in ((MuZero, {"temperature", "two_player"}), (SearchAgent, set())):
         shared = {name: value for name, value in keyword_defaults(cls.__init__).items() if name in config.keys() - own}
         assert len(shared) >= 6 and shared == {name: config[name] for name in shared}, cls.__name__
     assert keyword_defaults(GoSearchOpponent.__init__)["max_depth"] == config["max_depth"]
