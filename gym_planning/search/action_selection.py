@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# Gumbel MuZero clips scores from below so that masked logits never produce -inf + inf.
+# Floor of Gumbel MuZero's root scores (mctx's ``score_considered``): a score, not a mask, so that -inf
+# logits never meet +inf noise; illegal actions are masked with qtransforms.MASKED_LOGIT.
 LOW_LOGIT = -1e9
 
 

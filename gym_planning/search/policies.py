@@ -12,15 +12,16 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from gym_planning.search.action_selection import LOW_LOGIT
 from gym_planning.search.base import RecurrentFn, RootOutput, SearchOutput
-from gym_planning.search.embeddings import EmbeddingStore
 from gym_planning.search.checks import check_root, integer_setting, setting, value_bounds_setting
-from gym_planning.search.search import GUMBEL, MUZERO, _gumbel_completed_q, overflow_message, run_search
+from gym_planning.search.compiled_model import JitRecurrentFn
+from gym_planning.search.embeddings import EmbeddingStore
+from gym_planning.search.qtransforms import MASKED_LOGIT, softmax_rows
+from gym_planning.search.search import overflow_message, run_search
 from gym_planning.search.seq_halving import considered_visits_table
-from gym_planning.search.tree import ROOT_INDEX, Tree, max_tree_nodes
-
-# Logit given to illegal actions: softmax gives them exactly 0 probability.
-MASKED_LOGIT = -1e30
+from gym_planning.search.simulation import GUMBEL, MUZERO, gumbel_completed_q
+from gym_planning.search.tree import PROB, ROOT_INDEX, Tree, max_tree_nodes
 
 
 # Seeding a fresh Generator from OS entropy costs ~10 µs, a tenth of a small search: share one.
@@ -39,11 +40,6 @@ def _masked_logits(logits: np.ndarray, legal: np.ndarray) -> np.ndarray:
         return np.where(legal, logits - finite_max, MASKED_LOGIT)
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
-
-
 def _init_tree(root: RootOutput, logits: np.ndarray, value: np.ndarray, legal: np.ndarray, num_simulations: int,
                max_depth: int | None):  # fmt: skip
     batch_size, num_actions = logits.shape
@@ -53,6 +49,7 @@ def _init_tree(root: RootOutput, logits: np.ndarray, value: np.ndarray, legal: n
     tree.node_values[:, ROOT_INDEX] = value
     tree.node_visits[:, ROOT_INDEX] = 1
     tree.children_prior_logits[:, ROOT_INDEX] = logits
+    tree.arrays.edge_floats[:, ROOT_INDEX, PROB] = softmax_rows(logits)
     tree.children_legal[:, ROOT_INDEX] = legal
     tree.num_nodes[:] = 1
     tree.embedding_slots[:, ROOT_INDEX] = np.arange(batch_size) * num_nodes
@@ -102,7 +99,7 @@ def _root_value32(tree: Tree) -> np.ndarray:
 
 def muzero_policy(
     root: RootOutput,
-    recurrent_fn: RecurrentFn,
+    recurrent_fn: RecurrentFn | JitRecurrentFn,
     num_simulations: int,
     *,
     legal_mask: Any = None,
@@ -232,7 +229,7 @@ def _visit_count_action(visits, legal, temperature, uniforms):
 
 def gumbel_muzero_policy(
     root: RootOutput,
-    recurrent_fn: RecurrentFn,
+    recurrent_fn: RecurrentFn | JitRecurrentFn,
     num_simulations: int,
     *,
     legal_mask: Any = None,
@@ -292,39 +289,25 @@ def gumbel_muzero_policy(
         discount_sign=-1.0 if two_player else 1.0,
         update_bounds=False,
     )
-    completed_q = root_completed_qvalues(
-        tree.children_rewards, tree.children_discounts, tree.children_values, tree.children_visits,
-        tree.children_prior_logits, tree.raw_values, params,
-    )  # fmt: skip
+    completed_q = root_completed_qvalues(tree.arrays, params)
     if not np.isfinite(completed_q).all():
         raise ValueError(overflow_message(num_simulations - 1))
     _warn_if_deep(tree, num_simulations, max_depth)
     visits = tree.children_visits[:, ROOT_INDEX]
     # Act with the best of the most-visited considered actions (score g + logits + sigma(q)).
-    score = np.maximum(-1e9, tree.root_gumbel + root_logits + completed_q)
+    score = np.maximum(LOW_LOGIT, tree.root_gumbel + root_logits + completed_q)
     most_visited = visits == np.max(np.where(legal, visits, -1), axis=1, keepdims=True)
     action = np.argmax(np.where(legal & most_visited, score, -np.inf), axis=1).astype(np.int64)
-    weights = _softmax(np.where(legal, root_logits + completed_q, MASKED_LOGIT))
+    weights = softmax_rows(np.where(legal, root_logits + completed_q, MASKED_LOGIT))
     return SearchOutput(action, weights.astype(np.float32), _root_value32(tree), tree)
 
 
 @njit(cache=True)
-def root_completed_qvalues(children_rewards, children_discounts, children_values, children_visits, children_prior_logits,
-                           raw_values, params):  # fmt: skip
-    """``sigma(completed Q)`` at each root, ``[B, A]`` (tree arrays as in :class:`Tree`)."""
-    batch_size, _, num_actions = children_rewards.shape
+def root_completed_qvalues(arrays, params):
+    """``sigma(completed Q)`` at each root, ``[B, A]`` (``arrays``: the trees' :class:`TreeArrays`)."""
+    batch_size, num_actions = arrays.root_gumbel.shape
     out = np.empty((batch_size, num_actions))
     q = np.empty(num_actions)
     for b in range(batch_size):
-        _gumbel_completed_q(
-            children_rewards[b, ROOT_INDEX],
-            children_discounts[b, ROOT_INDEX],
-            children_values[b, ROOT_INDEX],
-            children_visits[b, ROOT_INDEX],
-            children_prior_logits[b, ROOT_INDEX],
-            raw_values[b, ROOT_INDEX],
-            params,
-            q,
-            out[b],
-        )
+        gumbel_completed_q(arrays, b, ROOT_INDEX, params, q, out[b])
     return out

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+# Logit given to illegal actions: softmax gives them exactly 0 probability, and it stays finite.
+MASKED_LOGIT = -1e30
 EPSILON = 1e-8
 # Smallest positive float64: keeps the mixed value finite when visited actions have zero prior.
 TINY = np.finfo(np.float64).tiny
@@ -27,6 +29,15 @@ def softmax(logits, out):
         total += out[a]
     for a in range(logits.shape[0]):
         out[a] = out[a] / total
+
+
+@njit(cache=True)
+def softmax_rows(logits):
+    """:func:`softmax` of each row of ``logits`` ``[B, A]``; returns a new ``[B, A]`` array."""
+    out = np.empty(logits.shape)
+    for b in range(logits.shape[0]):
+        softmax(logits[b], out[b])
+    return out
 
 
 @njit(cache=True, inline="always")
@@ -73,17 +84,16 @@ def mixed_value(raw_value, qvalues, visits, prior_probs):
 
 @njit(cache=True, inline="always")
 def completed_by_mix_value(
-    qvalues, visits, prior_logits, raw_value, value_scale, maxvisit_init, rescale_values, use_mixed_value, out
+    qvalues, visits, prior_probs, raw_value, value_scale, maxvisit_init, rescale_values, use_mixed_value, out
 ):
     """Gumbel MuZero's ``sigma(completed Q)`` (mctx's ``qtransform_completed_by_mix_value``): unvisited
     actions get the mixed value (or, without ``use_mixed_value``, the model's raw value of the node), then
     optional min-max rescaling to [0, 1] over the node's actions, then scaling by
-    ``(maxvisit_init + max N) * value_scale``. Shapes ``[A]``.
+    ``(maxvisit_init + max N) * value_scale``. ``prior_probs`` is ``softmax(prior logits)``. Shapes ``[A]``.
     """
     num_actions = qvalues.shape[0]
     if use_mixed_value:
-        softmax(prior_logits, out)
-        value = mixed_value(raw_value, qvalues, visits, out)
+        value = mixed_value(raw_value, qvalues, visits, prior_probs)
     else:
         value = raw_value
     max_visit = 0
