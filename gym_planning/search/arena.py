@@ -12,6 +12,8 @@ busy for as long as the caller holds them.
 
 from __future__ import annotations
 
+import functools
+import math
 import sys
 import threading
 
@@ -60,26 +62,20 @@ def _is_free(index: int) -> bool:
     return sys.getrefcount(_buffers[index]) == 2
 
 
-class Carver:
-    """Cuts aligned arrays out of one buffer: first ``reserve`` every shape, then ``take`` them in order."""
+def carve(shapes: tuple[tuple[int, ...], ...], dtypes: tuple[np.dtype, ...]) -> list[np.ndarray]:
+    """C-contiguous arrays of these shapes and dtypes, each starting on a cache line of one pooled buffer
+    (contents undefined)."""
+    offsets, total = _layout(shapes, dtypes)
+    buffer = take(total + ALIGNMENT)
+    start = (-buffer.ctypes.data) % ALIGNMENT
+    return [np.ndarray(shape, dtype, buffer, start + offset) for shape, dtype, offset in zip(shapes, dtypes, offsets)]
 
-    def __init__(self) -> None:
-        self._specs: list[tuple[tuple[int, ...], np.dtype]] = []
-        self.nbytes = 0
 
-    def reserve(self, shape: tuple[int, ...], dtype: type | np.dtype) -> None:
-        dtype = np.dtype(dtype)
-        self._specs.append((shape, dtype))
-        size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        self.nbytes += -(-size // ALIGNMENT) * ALIGNMENT
-
-    def carve(self) -> list[np.ndarray]:
-        """The reserved arrays, C-contiguous views of one pooled buffer (contents undefined)."""
-        buffer = take(self.nbytes + ALIGNMENT)
-        offset = (-buffer.ctypes.data) % ALIGNMENT
-        arrays = []
-        for shape, dtype in self._specs:
-            size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-            arrays.append(buffer[offset : offset + size].view(dtype).reshape(shape))
-            offset += -(-size // ALIGNMENT) * ALIGNMENT
-        return arrays
+@functools.lru_cache(maxsize=256)
+def _layout(shapes: tuple[tuple[int, ...], ...], dtypes: tuple[np.dtype, ...]) -> tuple[tuple[int, ...], int]:
+    """Aligned byte offsets of the arrays in a buffer, and its size."""
+    offsets, total = [], 0
+    for shape, dtype in zip(shapes, dtypes):
+        offsets.append(total)
+        total += -(-math.prod(shape) * np.dtype(dtype).itemsize // ALIGNMENT) * ALIGNMENT
+    return tuple(offsets), total

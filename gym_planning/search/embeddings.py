@@ -12,16 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from gym_planning.search.arena import Carver
+from gym_planning.search.arena import carve
 
 
 def _pooled_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """``np.empty(shape, dtype)`` from the search's memory pool (fresh memory for object arrays)."""
     if dtype.hasobject:
         return np.empty(shape, dtype)
-    carver = Carver()
-    carver.reserve(shape, dtype)
-    return carver.carve()[0]
+    return carve((shape,), (dtype,))[0]
 
 
 class EmbeddingStore:

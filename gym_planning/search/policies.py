@@ -17,11 +17,11 @@ from gym_planning.search.base import RecurrentFn, RootOutput, SearchOutput
 from gym_planning.search.checks import check_root, integer_setting, setting, value_bounds_setting
 from gym_planning.search.compiled_model import JitRecurrentFn
 from gym_planning.search.embeddings import EmbeddingStore
-from gym_planning.search.qtransforms import MASKED_LOGIT, softmax_rows
+from gym_planning.search.qtransforms import MASKED_LOGIT, softmax, softmax_rows
 from gym_planning.search.search import overflow_message, run_search
 from gym_planning.search.seq_halving import considered_visits_table
 from gym_planning.search.simulation import GUMBEL, MUZERO, gumbel_completed_q
-from gym_planning.search.tree import PROB, ROOT_INDEX, Tree, max_tree_nodes
+from gym_planning.search.tree import LOGIT, PROB, ROOT_INDEX, VISITS, Tree, max_tree_nodes
 
 
 # Seeding a fresh Generator from OS entropy costs ~10 µs, a tenth of a small search: share one.
@@ -45,17 +45,24 @@ def _init_tree(root: RootOutput, logits: np.ndarray, value: np.ndarray, legal: n
     batch_size, num_actions = logits.shape
     num_nodes = max_tree_nodes(num_simulations, num_actions, max_depth)
     tree = Tree.allocate(batch_size, num_nodes, num_actions)
-    tree.raw_values[:, ROOT_INDEX] = value
-    tree.node_values[:, ROOT_INDEX] = value
-    tree.node_visits[:, ROOT_INDEX] = 1
-    tree.children_prior_logits[:, ROOT_INDEX] = logits
-    tree.arrays.edge_floats[:, ROOT_INDEX, PROB] = softmax_rows(logits)
-    tree.children_legal[:, ROOT_INDEX] = legal
-    tree.num_nodes[:] = 1
-    tree.embedding_slots[:, ROOT_INDEX] = np.arange(batch_size) * num_nodes
+    _set_roots(tree.arrays, logits, value, legal)
     store = EmbeddingStore(root.embedding, batch_size * num_nodes)
     store.scatter(tree.embedding_slots[:, ROOT_INDEX], root.embedding)
     return tree, store
+
+
+@njit(cache=True)
+def _set_roots(arrays, logits, value, legal):
+    """Node 0 of each empty tree: the root's value, one visit, prior logits and probabilities ``[B, A]``, legal mask."""
+    edge_floats, node_visits, num_nodes = arrays.edge_floats, arrays.node_visits, arrays.num_nodes
+    for b in range(logits.shape[0]):
+        arrays.raw_values[b, ROOT_INDEX] = arrays.node_values[b, ROOT_INDEX] = value[b]
+        node_visits[b, ROOT_INDEX] = 1
+        num_nodes[b] = 1
+        arrays.embedding_slots[b, ROOT_INDEX] = b * node_visits.shape[1]
+        edge_floats[b, ROOT_INDEX, LOGIT] = logits[b]
+        arrays.edge_legal[b, ROOT_INDEX] = legal[b]
+        softmax(edge_floats[b, ROOT_INDEX, LOGIT], edge_floats[b, ROOT_INDEX, PROB])
 
 
 def _bounds(tree: Tree, value_bounds: tuple[float, float] | None) -> bool:
@@ -305,9 +312,11 @@ def gumbel_muzero_policy(
 @njit(cache=True)
 def root_completed_qvalues(arrays, params):
     """``sigma(completed Q)`` at each root, ``[B, A]`` (``arrays``: the trees' :class:`TreeArrays`)."""
+    edge_floats, edge_ints, raw_values = arrays.edge_floats, arrays.edge_ints, arrays.raw_values
     batch_size, num_actions = arrays.root_gumbel.shape
     out = np.empty((batch_size, num_actions))
     q = np.empty(num_actions)
     for b in range(batch_size):
-        gumbel_completed_q(arrays, b, ROOT_INDEX, params, q, out[b])
+        gumbel_completed_q(edge_floats[b, ROOT_INDEX], edge_ints[b, ROOT_INDEX, VISITS], raw_values[b, ROOT_INDEX], params, q,
+                           out[b])  # fmt: skip
     return out

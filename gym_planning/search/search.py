@@ -147,12 +147,13 @@ def _search_compiled(arrays, rule, params, considered_table, num_considered, max
     embedding = np.empty((batch_size, store.shape[1]), store.dtype)
     new_embedding = np.empty((batch_size, store.shape[1]), store.dtype)
     scratch = np.empty((3, num_actions))
+    embedding_slots = arrays.embedding_slots
     for simulation in range(num_simulations):
         code = select(arrays, rule, params, considered_table, num_considered, max_depth, parent, action, expand, scratch)
         if code:
             return code * (num_simulations + 1) + simulation
         for b in range(batch_size):
-            embedding[b] = store[arrays.embedding_slots[b, parent[b]]]
+            embedding[b] = store[embedding_slots[b, parent[b]]]
         legal[:] = True
         model_fn(model_params, embedding, action, reward, discount, logits, value, legal, new_embedding)
         code = finish_simulation(arrays, parent, action, expand, reward, discount, logits, value, legal, discount_sign,

@@ -35,16 +35,16 @@ REWARD_ERROR, DISCOUNT_ERROR, VALUE_ERROR, LOGITS_ERROR, OVERFLOW = 1, 2, 3, 4, 
 
 
 @njit(cache=True, inline="always")
-def gumbel_completed_q(arrays, b, node, params, q, out):
-    """Gumbel MuZero's ``sigma(completed Q)`` of node ``node`` of tree ``b`` into ``out`` ``[A]`` (``q`` is
-    scratch); False when it overflowed."""
-    edges = arrays.edge_floats[b, node]
+def gumbel_completed_q(edges, visits, raw_value, params, q, out):
+    """Gumbel MuZero's ``sigma(completed Q)`` of one node into ``out`` ``[A]`` (``q`` is scratch): ``edges``
+    is the node's ``[5, A]`` block of ``TreeArrays.edge_floats``, ``visits`` its ``[A]`` child visits.
+    False when it overflowed."""
     node_qvalues(edges[REWARD], edges[DISCOUNT], edges[VALUE], q)
     completed_by_mix_value(
         q,
-        arrays.edge_ints[b, node, VISITS],
+        visits,
         edges[PROB],
-        arrays.raw_values[b, node],
+        raw_value,
         params[P_VALUE_SCALE],
         params[P_MAXVISIT_INIT],
         params[P_RESCALE] > 0,
@@ -55,47 +55,34 @@ def gumbel_completed_q(arrays, b, node, params, q, out):
 
 
 @njit(cache=True, inline="always")
-def _puct_child(arrays, b, node, params, scratch):
-    """pUCT's choice at one node, or -1 when its normalised Q overflowed."""
-    edges = arrays.edge_floats[b, node]
-    visits = arrays.edge_ints[b, node, VISITS]
-    q, scores = scratch[0], scratch[1]
-    node_qvalues(edges[REWARD], edges[DISCOUNT], edges[VALUE], q)
-    min_max_normalised(q, visits, arrays.value_bounds[b, 0], arrays.value_bounds[b, 1], scores)
-    if not all_finite(scores):
-        return -1
-    return puct_action(edges[PROB], visits, arrays.node_visits[b, node], scores, arrays.edge_legal[b, node],
-                       params[P_PB_C_INIT], params[P_PB_C_BASE])  # fmt: skip
+def select_child(edges, ints, legal, node_visit, raw_value, low, high, gumbel, depth, rule, params, considered_visit,
+                 scratch):  # fmt: skip
+    """_Unbatched_: the action a simulation takes at one node under ``rule``; -1 when its scores overflowed.
 
-
-@njit(cache=True, inline="always")
-def _gumbel_child(arrays, b, node, depth, params, considered_visit, scratch):
-    """Gumbel MuZero's choice at one node (the root rule at depth 0), or -1 when sigma overflowed."""
+    The node is given by its blocks: ``edges`` ``[5, A]`` (edge_floats), ``ints`` ``[2, A]`` (edge_ints),
+    ``legal`` ``[A]``, its visit count and raw value; ``low``, ``high`` are the tree's Q bounds (pUCT),
+    ``gumbel`` ``[A]`` the root's Gumbel noise and ``considered_visit`` the root's Sequential Halving
+    visit count (Gumbel at depth 0). ``scratch`` is ``[3, A]``.
+    """
+    visits = ints[VISITS]
     q, scores, probs = scratch[0], scratch[1], scratch[2]
-    if not gumbel_completed_q(arrays, b, node, params, q, scores):
+    if rule == MUZERO:
+        node_qvalues(edges[REWARD], edges[DISCOUNT], edges[VALUE], q)
+        min_max_normalised(q, visits, low, high, scores)
+        if not all_finite(scores):
+            return -1
+        return puct_action(edges[PROB], visits, node_visit, scores, legal, params[P_PB_C_INIT], params[P_PB_C_BASE])
+    if not gumbel_completed_q(edges, visits, raw_value, params, q, scores):
         return -1
-    logits = arrays.edge_floats[b, node, LOGIT]
-    visits = arrays.edge_ints[b, node, VISITS]
-    legal = arrays.edge_legal[b, node]
+    logits = edges[LOGIT]
     if depth == 0:
-        return gumbel_root_action(arrays.root_gumbel[b], logits, scores, visits, legal, considered_visit)
+        return gumbel_root_action(gumbel, logits, scores, visits, legal, considered_visit)
     for a in range(logits.shape[0]):
         scores[a] = logits[a] + scores[a]
         if not scores[a] < np.inf:  # -inf (a ruled-out action) is fine; NaN and +inf are not
             return -1
     softmax(scores, probs)
     return gumbel_interior_action(probs, visits, legal)
-
-
-@njit(cache=True, inline="always")
-def select_child(arrays, b, node, depth, rule, params, considered_visit, scratch):
-    """The action a simulation takes at ``node`` of tree ``b`` under ``rule``; -1 on overflow.
-
-    ``considered_visit`` is the root's Sequential Halving visit count (Gumbel only); ``scratch`` ``[3, A]``.
-    """
-    if rule == MUZERO:
-        return _puct_child(arrays, b, node, params, scratch)
-    return _gumbel_child(arrays, b, node, depth, params, considered_visit, scratch)
 
 
 @njit(cache=True)
@@ -109,22 +96,26 @@ def select(arrays, rule, params, considered_table, num_considered, max_depth, ou
     ``considered_table`` ``[m + 1, num_simulations]`` and ``num_considered`` ``[B]`` drive Gumbel's
     Sequential Halving. Returns 0, or ``OVERFLOW`` (then the outputs are incomplete).
     """
-    batch_size = arrays.num_nodes.shape[0]
-    for b in range(batch_size):
-        # The simulation index is the number of root visits so far (the root's children's visits).
-        simulation = arrays.node_visits[b, ROOT_INDEX] - 1
-        considered_visit = considered_table[num_considered[b], simulation] if rule == GUMBEL else 0
+    # Fields are read from the record once per call: in Numba each read is a reference-count update.
+    edge_floats, edge_ints, edge_legal = arrays.edge_floats, arrays.edge_ints, arrays.edge_legal
+    node_visits, raw_values, bounds, gumbel = arrays.node_visits, arrays.raw_values, arrays.value_bounds, arrays.root_gumbel
+    for b in range(node_visits.shape[0]):
+        # The simulation index is the number of root visits so far (the root's expansion not counted).
+        considered_visit = considered_table[num_considered[b], node_visits[b, ROOT_INDEX] - 1] if rule == GUMBEL else 0
+        gumbel_b = gumbel[b]
         node = ROOT_INDEX
         depth = 0
         while True:
-            action = select_child(arrays, b, node, depth, rule, params, considered_visit, scratch)
+            action = select_child(edge_floats[b, node], edge_ints[b, node], edge_legal[b, node], node_visits[b, node],
+                                  raw_values[b, node], bounds[b, 0], bounds[b, 1], gumbel_b, depth, rule, params,
+                                  considered_visit, scratch)  # fmt: skip
             if action < 0:
                 return OVERFLOW
-            child = arrays.edge_ints[b, node, CHILD, action]
+            child = edge_ints[b, node, CHILD, action]
             depth += 1
             # A discount of 0 ends the episode: nothing below the child can change the backed-up value,
             # so the walk stops there as at the depth cut-off instead of spending model calls on it.
-            if child == UNVISITED or depth >= max_depth or arrays.edge_floats[b, node, DISCOUNT, action] == 0.0:
+            if child == UNVISITED or depth >= max_depth or edge_floats[b, node, DISCOUNT, action] == 0.0:
                 out_parent[b] = node
                 out_action[b] = action
                 out_expand[b] = child == UNVISITED
@@ -158,71 +149,64 @@ def check_model_outputs(expand, reward, discount, prior_logits, value):
 
 
 @njit(cache=True, inline="always")
-def expand_node(arrays, b, parent, action, reward, discount, prior_logits, value, legal):
-    """_Unbatched_: add the child reached by ``action`` from ``parent`` with the model's outputs (``reward``
-    and ``discount`` of the step, ``prior_logits`` and ``legal`` ``[A]`` and ``value`` of the new state);
-    returns its node index. A state with no legal action is terminal for a perfect model: it stays
-    searchable (every action legal) and its discount 0 ends the value."""
-    leaf = arrays.num_nodes[b]
-    arrays.num_nodes[b] = leaf + 1
-    arrays.parents[b, leaf] = parent
-    arrays.action_from_parent[b, leaf] = action
-    arrays.node_depth[b, leaf] = arrays.node_depth[b, parent] + 1
-    arrays.embedding_slots[b, leaf] = b * arrays.node_visits.shape[1] + leaf
-    arrays.raw_values[b, leaf] = value
-    arrays.node_values[b, leaf] = value
-    arrays.node_visits[b, leaf] = 1
-    edges = arrays.edge_floats[b, leaf]
-    any_legal = False
-    for a in range(prior_logits.shape[0]):
-        edges[LOGIT, a] = prior_logits[a]
-        any_legal = any_legal or legal[a]
-    for a in range(prior_logits.shape[0]):
-        arrays.edge_legal[b, leaf, a] = legal[a] or not any_legal
-    # The prior probabilities are read at every visit of the node: compute them once, here.
-    softmax(edges[LOGIT], edges[PROB])
-    arrays.edge_ints[b, parent, CHILD, action] = leaf
-    arrays.edge_floats[b, parent, REWARD, action] = reward
-    arrays.edge_floats[b, parent, DISCOUNT, action] = discount
-    return leaf
-
-
-@njit(cache=True, inline="always")
-def backup_path(arrays, b, leaf, leaf_value, update_bounds):
-    """_Unbatched_: back ``leaf_value`` up from ``leaf`` to the root of tree ``b``, updating visits, mean
-    values, the edges' values and (when ``update_bounds``) the tree's Q bounds. False on overflow."""
+def backup_path(parents, action_from_parent, edge_floats, edge_ints, node_visits, node_values, bounds, b, leaf, leaf_value,
+                update_bounds):  # fmt: skip
+    """_Unbatched_: back ``leaf_value`` up from ``leaf`` to the root of tree ``b`` (arrays as in
+    :class:`~gym_planning.search.tree.TreeArrays`), widening its Q ``bounds`` when ``update_bounds``.
+    False on overflow."""
     index = leaf
     while index != ROOT_INDEX:
-        p = arrays.parents[b, index]
-        a = arrays.action_from_parent[b, index]
-        edges = arrays.edge_floats[b, p]
-        count = arrays.node_visits[b, p]
-        leaf_value = edges[REWARD, a] + edges[DISCOUNT, a] * leaf_value
-        arrays.node_values[b, p] = (arrays.node_values[b, p] * count + leaf_value) / (count + 1.0)
-        arrays.node_visits[b, p] = count + 1
-        edges[VALUE, a] = arrays.node_values[b, index]
-        arrays.edge_ints[b, p, VISITS, a] += 1
+        p = parents[b, index]
+        a = action_from_parent[b, index]
+        count = node_visits[b, p]
+        reward, discount = edge_floats[b, p, REWARD, a], edge_floats[b, p, DISCOUNT, a]
+        leaf_value = reward + discount * leaf_value
+        node_values[b, p] = (node_values[b, p] * count + leaf_value) / (count + 1.0)
+        node_visits[b, p] = count + 1
+        edge_floats[b, p, VALUE, a] = node_values[b, index]
+        edge_ints[b, p, VISITS, a] += 1
         if update_bounds:
-            q = edges[REWARD, a] + edges[DISCOUNT, a] * edges[VALUE, a]
-            arrays.value_bounds[b, 0] = min(arrays.value_bounds[b, 0], q)
-            arrays.value_bounds[b, 1] = max(arrays.value_bounds[b, 1], q)
+            q = reward + discount * node_values[b, index]
+            bounds[b, 0] = min(bounds[b, 0], q)
+            bounds[b, 1] = max(bounds[b, 1], q)
         index = p
-    if not np.isfinite(arrays.node_values[b, ROOT_INDEX]):
+    if not np.isfinite(node_values[b, ROOT_INDEX]):
         return False
-    return not update_bounds or np.isfinite(arrays.value_bounds[b, 1] - arrays.value_bounds[b, 0])
+    return not update_bounds or np.isfinite(bounds[b, 1] - bounds[b, 0])
 
 
 @njit(cache=True)
 def expand(arrays, parent, action, expand_mask, reward, discount, prior_logits, value, legal, discount_sign, out_slots):
-    """Add the new nodes of the trees where ``expand_mask`` is True; ``out_slots[b]`` gets the new node's
-    embedding slot (-1 for trees that expand nothing). Model outputs are ``[B]`` / ``[B, A]``."""
+    """Add the child reached by ``action[b]`` from ``parent[b]`` in each tree where ``expand_mask`` is True,
+    with the model's outputs (``reward``, ``discount``, ``value`` ``[B]`` of the step and the new state,
+    ``prior_logits`` and ``legal`` ``[B, A]``). ``out_slots[b]`` gets the new node's embedding slot (-1 where
+    nothing expands). A state with no legal action is terminal for a perfect model: it stays searchable
+    (every action legal) and its discount 0 ends the value."""
+    edge_floats, edge_ints, edge_legal, num_nodes = arrays.edge_floats, arrays.edge_ints, arrays.edge_legal, arrays.num_nodes
+    parents, action_from_parent, node_depth = arrays.parents, arrays.action_from_parent, arrays.node_depth
+    raw_values, node_values, node_visits, slots = arrays.raw_values, arrays.node_values, arrays.node_visits, arrays.embedding_slots
+    max_nodes, num_actions = node_visits.shape[1], prior_logits.shape[1]
     for b in range(parent.shape[0]):
-        if expand_mask[b]:
-            leaf = expand_node(arrays, b, parent[b], action[b], reward[b], discount_sign * discount[b], prior_logits[b],
-                               value[b], legal[b])  # fmt: skip
-            out_slots[b] = arrays.embedding_slots[b, leaf]
-        else:
-            out_slots[b] = -1
+        out_slots[b] = -1
+        if not expand_mask[b]:
+            continue
+        p, a, leaf = parent[b], action[b], num_nodes[b]
+        num_nodes[b] = leaf + 1
+        parents[b, leaf], action_from_parent[b, leaf], node_depth[b, leaf] = p, a, node_depth[b, p] + 1
+        raw_values[b, leaf], node_values[b, leaf], node_visits[b, leaf] = value[b], value[b], 1
+        slots[b, leaf] = out_slots[b] = b * max_nodes + leaf
+        edges = edge_floats[b, leaf]
+        any_legal = False
+        for c in range(num_actions):
+            edges[LOGIT, c] = prior_logits[b, c]
+            any_legal = any_legal or legal[b, c]
+        for c in range(num_actions):
+            edge_legal[b, leaf, c] = legal[b, c] or not any_legal
+        # The prior probabilities are read at every visit of the node: compute them once, here.
+        softmax(edges[LOGIT], edges[PROB])
+        edge_ints[b, p, CHILD, a] = leaf
+        edge_floats[b, p, REWARD, a] = reward[b]
+        edge_floats[b, p, DISCOUNT, a] = discount_sign * discount[b]
 
 
 @njit(cache=True)
@@ -230,14 +214,17 @@ def backup(arrays, parent, action, expand_mask, update_bounds):
     """Back each tree's new value up to its root: the new node's model value, or, where the walk ended
     on an existing node (depth cut-off, terminal step), that node's model value, which also counts as a
     visit of it. Returns 0 or ``OVERFLOW``."""
+    edge_floats, edge_ints, parents, action_from_parent = arrays.edge_floats, arrays.edge_ints, arrays.parents, arrays.action_from_parent
+    node_visits, node_values, raw_values, bounds = arrays.node_visits, arrays.node_values, arrays.raw_values, arrays.value_bounds
     for b in range(parent.shape[0]):
-        leaf = arrays.edge_ints[b, parent[b], CHILD, action[b]]
-        leaf_value = arrays.raw_values[b, leaf]
+        leaf = edge_ints[b, parent[b], CHILD, action[b]]
+        leaf_value = raw_values[b, leaf]
         if not expand_mask[b]:
-            count = arrays.node_visits[b, leaf]
-            arrays.node_values[b, leaf] = (arrays.node_values[b, leaf] * count + leaf_value) / (count + 1.0)
-            arrays.node_visits[b, leaf] = count + 1
-        if not backup_path(arrays, b, leaf, leaf_value, update_bounds):
+            count = node_visits[b, leaf]
+            node_values[b, leaf] = (node_values[b, leaf] * count + leaf_value) / (count + 1.0)
+            node_visits[b, leaf] = count + 1
+        if not backup_path(parents, action_from_parent, edge_floats, edge_ints, node_visits, node_values, bounds, b, leaf,
+                           leaf_value, update_bounds):  # fmt: skip
             return OVERFLOW
     return 0
 

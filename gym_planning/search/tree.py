@@ -24,7 +24,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gym_planning.search.arena import Carver
+from numba import njit
+
+from gym_planning.search.arena import carve
 
 ROOT_INDEX = 0
 NO_PARENT = -1
@@ -76,10 +78,28 @@ def _shapes(b: int, n: int, a: int) -> tuple[tuple[int, ...], ...]:
     return (b, n, 5, a), (b, n, 2, a), (b, n, a), *([(b, n)] * 7), (b,), (b, 2), (b, a)
 
 
-_DTYPES = (np.float64, np.int32, np.bool_, np.int32, np.float64, np.float64, np.int32, np.int32, np.int32, np.int64,
-           np.int32, np.float64, np.float64)  # fmt: skip
-# Initial values of the TreeArrays fields (child indices and value bounds are set apart).
-_FILLS = (0.0, 0, True, 0, 0.0, 0.0, NO_PARENT, NO_PARENT, 0, -1, 0, 0.0, 0.0)
+_DTYPES = tuple(np.dtype(t) for t in (np.float64, np.int32, np.bool_, np.int32, np.float64, np.float64, np.int32, np.int32,
+                                       np.int32, np.int64, np.int32, np.float64, np.float64))  # fmt: skip
+
+
+@njit(cache=True)
+def _initialise(arrays):
+    """Empty trees: no visits, no children (UNVISITED), every action legal, no parents, unused slots -1,
+    value bounds (+inf, -inf) so that the first Q sets both."""
+    arrays.edge_floats[...] = 0.0
+    arrays.edge_ints[:, :, CHILD] = UNVISITED
+    arrays.edge_ints[:, :, VISITS] = 0
+    arrays.edge_legal[...] = True
+    for field in (arrays.node_visits, arrays.node_depth):
+        field[...] = 0
+    for field in (arrays.raw_values, arrays.node_values, arrays.root_gumbel):
+        field[...] = 0.0
+    arrays.parents[...] = NO_PARENT
+    arrays.action_from_parent[...] = NO_PARENT
+    arrays.embedding_slots[...] = -1
+    arrays.num_nodes[...] = 0
+    arrays.value_bounds[:, 0] = np.inf
+    arrays.value_bounds[:, 1] = -np.inf
 
 
 class SearchSummary(NamedTuple):
@@ -123,14 +143,8 @@ class Tree:
     def allocate(cls, batch_size: int, num_nodes: int, num_actions: int) -> "Tree":
         """Allocate empty trees of ``num_nodes`` nodes each (node 0 is the root)."""
         b, n, a = batch_size, num_nodes, num_actions
-        carver = Carver()
-        for shape, dtype in zip(_shapes(b, n, a), _DTYPES):
-            carver.reserve(shape, dtype)
-        arrays = TreeArrays(*carver.carve())
-        for array, fill in zip(arrays, _FILLS):
-            array[...] = fill
-        arrays.edge_ints[:, :, CHILD] = UNVISITED
-        arrays.value_bounds[:, 0], arrays.value_bounds[:, 1] = np.inf, -np.inf
+        arrays = TreeArrays(*carve(_shapes(b, n, a), _DTYPES))
+        _initialise(arrays)
         floats, ints = arrays.edge_floats, arrays.edge_ints
         tree = cls(
             node_visits=arrays.node_visits,
