@@ -14,7 +14,7 @@ from numba import njit
 LOW_LOGIT = -1e9
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def puct_action(prior_probs, visits, node_visit, normalised_q, legal, pb_c_init, pb_c_base):
     """MuZero's pUCT rule (Schrittwieser et al. 2020, appendix B)::
 
@@ -37,7 +37,7 @@ def puct_action(prior_probs, visits, node_visit, normalised_q, legal, pb_c_init,
     return best_action
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def gumbel_interior_action(improved_probs, visits, legal):
     """Gumbel MuZero's deterministic interior rule: ``argmax_a pi'(a) - n(a) / (1 + sum_b n(b))``.
 
@@ -58,7 +58,7 @@ def gumbel_interior_action(improved_probs, visits, legal):
     return best_action
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def gumbel_root_action(gumbel, prior_logits, completed_q, visits, legal, considered_visit):
     """Gumbel MuZero's root rule: among legal actions with exactly ``considered_visit`` visits
     (Sequential Halving), ``argmax_a g(a) + logits(a) + sigma(q̂(a))``. Falls back to all legal

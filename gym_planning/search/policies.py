@@ -309,7 +309,7 @@ def gumbel_muzero_policy(
     return SearchOutput(action, weights.astype(np.float32), _root_value32(tree), tree)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def root_completed_qvalues(arrays, params):
     """``sigma(completed Q)`` at each root, ``[B, A]`` (``arrays``: the trees' :class:`TreeArrays`)."""
     edge_floats, edge_ints, raw_values = arrays.edge_floats, arrays.edge_ints, arrays.raw_values

@@ -16,7 +16,7 @@ EPSILON = 1e-8
 TINY = np.finfo(np.float64).tiny
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def softmax(logits, out):
     """``out = softmax(logits)`` along the only axis, numerically stable. Shapes ``[A]``."""
     top = logits[0]
@@ -31,7 +31,7 @@ def softmax(logits, out):
         out[a] = out[a] / total
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def softmax_rows(logits):
     """:func:`softmax` of each row of ``logits`` ``[B, A]``; returns a new ``[B, A]`` array."""
     out = np.empty(logits.shape)
@@ -40,14 +40,14 @@ def softmax_rows(logits):
     return out
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def node_qvalues(rewards, discounts, values, out):
     """``out[a] = rewards[a] + discounts[a] * values[a]``: Q of each child edge. Shapes ``[A]``."""
     for a in range(rewards.shape[0]):
         out[a] = rewards[a] + discounts[a] * values[a]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def min_max_normalised(qvalues, visits, low, high, out):
     """MuZero's normalisation: ``(q - low) / (high - low)`` for visited children, 0 for unvisited.
 
@@ -63,7 +63,7 @@ def min_max_normalised(qvalues, visits, low, high, out):
             out[a] = 0.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def mixed_value(raw_value, qvalues, visits, prior_probs):
     """Gumbel MuZero's value estimate for unvisited actions (``v_mix``, Danihelka et al. 2022, eq. 33).
 
@@ -82,7 +82,7 @@ def mixed_value(raw_value, qvalues, visits, prior_probs):
     return (raw_value + sum_visits * weighted_q) / (sum_visits + 1.0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def completed_by_mix_value(
     qvalues, visits, prior_probs, raw_value, value_scale, maxvisit_init, rescale_values, use_mixed_value, out
 ):
@@ -115,7 +115,7 @@ def completed_by_mix_value(
         out[a] = scale * out[a]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def all_finite(values):
     """True when no entry of ``values`` (``[A]``) is NaN or infinite (an overflow in the search's arithmetic)."""
     for a in range(values.shape[0]):

@@ -128,7 +128,7 @@ def _call_model(recurrent_fn: RecurrentFn, store: EmbeddingStore, arrays: TreeAr
     return outputs, new_embedding
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _search_compiled(arrays, rule, params, considered_table, num_considered, max_depth, discount_sign, update_bounds,
                      model_fn, model_params, store, num_simulations):  # fmt: skip
     """:func:`run_search`'s loop with a Numba model (``model_fn``, a function pointer) compiled in.

@@ -34,7 +34,7 @@ P_PB_C_INIT, P_PB_C_BASE, P_VALUE_SCALE, P_MAXVISIT_INIT, P_RESCALE, P_USE_MIXED
 REWARD_ERROR, DISCOUNT_ERROR, VALUE_ERROR, LOGITS_ERROR, OVERFLOW = 1, 2, 3, 4, 5
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def gumbel_completed_q(edges, visits, raw_value, params, q, out):
     """Gumbel MuZero's ``sigma(completed Q)`` of one node into ``out`` ``[A]`` (``q`` is scratch): ``edges``
     is the node's ``[5, A]`` block of ``TreeArrays.edge_floats``, ``visits`` its ``[A]`` child visits.
@@ -54,7 +54,7 @@ def gumbel_completed_q(edges, visits, raw_value, params, q, out):
     return all_finite(out)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def select_child(edges, ints, legal, node_visit, raw_value, low, high, gumbel, depth, rule, params, considered_visit,
                  scratch):  # fmt: skip
     """_Unbatched_: the action a simulation takes at one node under ``rule``; -1 when its scores overflowed.
@@ -85,7 +85,7 @@ def select_child(edges, ints, legal, node_visit, raw_value, low, high, gumbel, d
     return gumbel_interior_action(probs, visits, legal)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def select(arrays, rule, params, considered_table, num_considered, max_depth, out_parent, out_action, out_expand,
            scratch):  # fmt: skip
     """Descend each of the B trees from its root to the edge the simulation ends on.
@@ -124,7 +124,7 @@ def select(arrays, rule, params, considered_table, num_considered, max_depth, ou
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def check_model_outputs(expand, reward, discount, prior_logits, value):
     """0, or the error code of the first model output with a NaN/inf among the expanding trees.
 
@@ -148,7 +148,7 @@ def check_model_outputs(expand, reward, discount, prior_logits, value):
     return 0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def backup_path(parents, action_from_parent, edge_floats, edge_ints, node_visits, node_values, bounds, b, leaf, leaf_value,
                 update_bounds):  # fmt: skip
     """_Unbatched_: back ``leaf_value`` up from ``leaf`` to the root of tree ``b`` (arrays as in
@@ -175,7 +175,7 @@ def backup_path(parents, action_from_parent, edge_floats, edge_ints, node_visits
     return not update_bounds or np.isfinite(bounds[b, 1] - bounds[b, 0])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def expand(arrays, parent, action, expand_mask, reward, discount, prior_logits, value, legal, discount_sign, out_slots):
     """Add the child reached by ``action[b]`` from ``parent[b]`` in each tree where ``expand_mask`` is True,
     with the model's outputs (``reward``, ``discount``, ``value`` ``[B]`` of the step and the new state,
@@ -209,7 +209,7 @@ def expand(arrays, parent, action, expand_mask, reward, discount, prior_logits, 
         edge_floats[b, p, DISCOUNT, a] = discount_sign * discount[b]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def backup(arrays, parent, action, expand_mask, update_bounds):
     """Back each tree's new value up to its root: the new node's model value, or, where the walk ended
     on an existing node (depth cut-off, terminal step), that node's model value, which also counts as a
@@ -229,7 +229,7 @@ def backup(arrays, parent, action, expand_mask, update_bounds):
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def finish_simulation(arrays, parent, action, expand_mask, reward, discount, prior_logits, value, legal, discount_sign,
                       update_bounds, out_slots):  # fmt: skip
     """Everything after the model call: check its outputs, :func:`expand`, :func:`backup`.
