@@ -51,6 +51,7 @@ class _Buffers:
         self.expand = np.zeros(batch_size, np.bool_)
         self.slots = np.zeros(batch_size, np.int64)
         self.scratch = np.empty((3, num_actions))
+        self.all_legal = np.ones((batch_size, num_actions), np.bool_)  # for models that return no legal mask
 
 
 def run_search(
@@ -110,7 +111,7 @@ def _call_model(recurrent_fn: RecurrentFn, store: EmbeddingStore, arrays: TreeAr
     num_rows = expanding.shape[0]
     if num_rows == 0:
         zeros = np.zeros(batch_size)
-        return (zeros, zeros, np.zeros((batch_size, num_actions)), zeros, np.ones((batch_size, num_actions), np.bool_)), None
+        return (zeros, zeros, np.zeros((batch_size, num_actions)), zeros, buffers.all_legal), None
     parent_slots = arrays.embedding_slots[expanding, buffers.parent[expanding]]
     output, new_embedding = unpack_recurrent_result(recurrent_fn(store.gather(parent_slots), buffers.action[expanding]))
     reward, discount, logits, value = check_recurrent_output(output, num_rows, num_actions)
@@ -118,7 +119,7 @@ def _call_model(recurrent_fn: RecurrentFn, store: EmbeddingStore, arrays: TreeAr
         raise ValueError(f"recurrent_fn returned {len(new_embedding)} new embeddings; expected one per action, {num_rows}")
     legal = None if output.legal_mask is None else check_child_mask(to_numpy(output.legal_mask), num_rows, num_actions)
     if legal is None:
-        legal = np.ones((num_rows, num_actions), np.bool_)
+        legal = buffers.all_legal[:num_rows]
     outputs = (reward, discount, logits, value, legal)
     if num_rows < batch_size:
         full = [np.zeros((batch_size, *part.shape[1:]), part.dtype) for part in outputs]
