@@ -6,24 +6,32 @@ The search imports no network framework. Arrays may be numpy arrays or anything 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Sequence, Union
+from typing import Any, NamedTuple, Protocol, Sequence, Union
 
 import numpy as np
 
 from gym_planning.search.compiled_model import JitRecurrentFn
 from gym_planning.search.tree import Tree
 
-if TYPE_CHECKING:  # the search never imports torch; the annotations only name it
-    import torch
 
-    Array = Union[np.ndarray, torch.Tensor]
-else:
-    Array = Union[np.ndarray, Any]
-"""A numpy array or a torch tensor (any device); the search converts with :func:`to_numpy`."""
-Embedding = Union[np.ndarray, Any, Sequence[Any]]
+class TensorLike(Protocol):
+    """What the search needs of a tensor (a torch tensor, on any device): ``.detach()``, then ``.cpu().numpy()``.
+
+    Named structurally so that the search never imports torch.
+    """
+
+    shape: Any
+    dtype: Any
+
+    def detach(self) -> Any: ...
+
+
+Array = Union[np.ndarray, TensorLike]
+"""A numpy array or a tensor; the search converts it with :func:`~gym_planning.search.checks.to_numpy`."""
+Embedding = Union[np.ndarray, TensorLike, Sequence[Any]]
 """Embeddings along the first axis: an array or tensor ``[B, ...]``, or a sequence of B Python objects."""
 
-__all__ = ["Array", "Embedding", "JitRecurrentFn", "RecurrentFn", "RecurrentOutput", "RootOutput", "SearchOutput"]
+__all__ = ["Array", "Embedding", "TensorLike", "JitRecurrentFn", "RecurrentFn", "RecurrentOutput", "RootOutput", "SearchOutput"]
 
 
 class RootOutput(NamedTuple):
