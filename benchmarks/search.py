@@ -1,6 +1,6 @@
 """Search speed: gym_planning's Numba search beside mctx (JAX, CPU) on the same machine, same run.
 
-    python -m benchmarks.search [--quick] [--json PATH]
+    python -m benchmarks.search [--quick] [--pin CORE] [--json PATH] [--policies ...] [--batches ...]
 
 Grid: batch 1 / 16 / 256 x actions 4 / 18 x 50 simulations, MuZero and Gumbel MuZero policies, a trivial
 model (reward 0, discount 0.99, uniform prior, value 0). Ours runs twice: with the model as a Python
@@ -9,6 +9,12 @@ callback building numpy arrays (how a torch network plugs in) and with the model
 CPU backend. Figures are simulations per second (batch x simulations / wall time of one search call),
 the median of several timed repeats after a warm-up. Also measured: the start-up of a fresh process
 that imports the search and runs one search with the Numba cache warm.
+
+``--pin CORE`` binds the whole process (ours and mctx, JAX's threads included) to one CPU core before
+anything is imported, as ``taskset -c CORE`` would, so that both implementations get the same single
+core and the figures do not depend on how many other cores are free. The CPU model (from
+``/proc/cpuinfo``), the core count, the pinning and the library versions go into the JSON (written to
+``runs/search-<UTC time>.json`` unless ``--json`` names another path), so each machine keeps its own table.
 """
 
 from __future__ import annotations
@@ -25,24 +31,22 @@ from typing import Callable
 
 import numpy as np
 
-from benchmarks._search_models import DISCOUNT, jit_recurrent_fn, numpy_recurrent_fn
-from gym_planning.search import RootOutput, SearchConfig, run_policy
-
 BATCHES = (1, 16, 256)
 ACTIONS = (4, 18)
 SIMULATIONS = 50
 EMBEDDING_SIZE = 4
 
 
-def _sims_per_second(search: Callable[[], object], batch: int, repeats: int, min_time: float) -> float:
+def _sims_per_second(search: Callable[[], object], batch: int, repeats: int, min_time: float,
+                     clock: Callable[[], float] = time.perf_counter) -> float:  # fmt: skip
     search()  # warm-up: compilation and caches
     rates = []
     for _ in range(repeats):
-        calls, start = 0, time.perf_counter()
+        calls, start = 0, clock()
         while True:
             search()
             calls += 1
-            elapsed = time.perf_counter() - start
+            elapsed = clock() - start
             if elapsed >= min_time:
                 break
         rates.append(calls * batch * SIMULATIONS / elapsed)
@@ -50,6 +54,9 @@ def _sims_per_second(search: Callable[[], object], batch: int, repeats: int, min
 
 
 def _ours(policy: str, model: str, batch: int, actions: int) -> Callable[[], object]:
+    from benchmarks._search_models import jit_recurrent_fn, numpy_recurrent_fn
+    from gym_planning.search import RootOutput, SearchConfig, run_policy
+
     root = RootOutput(np.zeros((batch, actions)), np.zeros(batch), np.zeros((batch, EMBEDDING_SIZE)))
     recurrent_fn = numpy_recurrent_fn(actions) if model == "numpy" else jit_recurrent_fn()
     config = SearchConfig(policy=policy, num_simulations=SIMULATIONS)
@@ -64,6 +71,7 @@ def _mctx(policy: str, batch: int, actions: int) -> Callable[[], object] | None:
         import mctx
     except ImportError:
         return None
+    from benchmarks._search_models import DISCOUNT
 
     def recurrent_fn(params, rng_key, action, embedding):
         del params, rng_key, action
@@ -107,32 +115,86 @@ def startup_seconds() -> float:
     return min(float(subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout) for _ in range(3))
 
 
+def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (Linux), else what :mod:`platform` knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_record(pin: int | None) -> dict:
+    """What the figures depend on: CPU, cores, pinning, load and library versions."""
+    import numba
+
+    record = dict(cpu=cpu_model(), cores=os.cpu_count(), pinned_core=pin, python=platform.python_version(),
+                  numpy=np.__version__, numba=numba.__version__, load_average=os.getloadavg()[0],
+                  utc=time.strftime("%Y-%m-%d %H:%M", time.gmtime()))  # fmt: skip
+    try:
+        import jax
+        import mctx
+
+        record.update(jax=jax.__version__, mctx=mctx.__version__)
+    except ImportError:
+        pass
+    return record
+
+
+def _pin(core: int) -> None:
+    """Bind this process (and the threads it starts later) to ``core``."""
+    if not hasattr(os, "sched_setaffinity"):
+        raise SystemExit("--pin needs os.sched_setaffinity (Linux)")
+    if core not in os.sched_getaffinity(0):
+        raise SystemExit(f"--pin {core}: core not available; this process may use {sorted(os.sched_getaffinity(0))}")
+    os.sched_setaffinity(0, {core})
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer, shorter repeats (under a minute)")
-    parser.add_argument("--json", metavar="PATH", help="write the records as a JSON list")
+    parser.add_argument("--pin", metavar="CORE", type=int, help="run everything on this one CPU core (as taskset -c)")
+    parser.add_argument("--json", metavar="PATH", help="where to write the records (default: runs/search-<time>.json)")
+    parser.add_argument("--policies", nargs="+", choices=("muzero", "gumbel"), default=["muzero", "gumbel"])
+    parser.add_argument("--batches", nargs="+", type=int, default=list(BATCHES))
+    parser.add_argument("--actions", nargs="+", type=int, default=list(ACTIONS))
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall: time.perf_counter; cpu: time.process_time (all threads' CPU time), "
+                        "robust to other processes sharing a pinned core")  # fmt: skip
+    parser.add_argument("--no-mctx", action="store_true", help="measure gym_planning alone")
+    parser.add_argument("--no-startup", action="store_true", help="skip the start-up measurement")
     args = parser.parse_args(argv)
+    if args.pin is not None:
+        _pin(args.pin)  # before jax is imported, so that its thread pool sees one core
     repeats, min_time = (2, 0.05) if args.quick else (7, 0.3)
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
 
-    have_mctx = _mctx("muzero", 1, 2) is not None
-    if not have_mctx:
+    have_mctx = not args.no_mctx and _mctx("muzero", 1, 2) is not None
+    if not have_mctx and not args.no_mctx:
         print("jax/mctx not installed (pip install 'gym-planning[bench]'): measuring gym_planning alone.\n")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    machine = machine_record(args.pin)
+    machine["clock"] = args.clock
+    pinned = f"pinned to core {args.pin}" if args.pin is not None else "not pinned"
+    print(f"machine: {machine['cpu']}, {machine['cores']} cores, {pinned}, Python {machine['python']}, "
+          f"load average {machine['load_average']:.2f}, {args.clock} clock")  # fmt: skip
     records: list[dict] = []
     header = f"{'policy':7} {'batch':>5} {'actions':>7} | {'ours: numpy model':>17} {'ours: numba model':>17} | {'mctx (jax cpu)':>14} | {'numpy/mctx':>10} {'numba/mctx':>10}"
     print(header)
     print("-" * len(header))
-    for policy in ("muzero", "gumbel"):
-        for batch in BATCHES:
-            for actions in ACTIONS:
+    for policy in args.policies:
+        for batch in args.batches:
+            for actions in args.actions:
                 row = {}
                 for model in ("numpy", "numba"):
-                    row[model] = _sims_per_second(_ours(policy, model, batch, actions), batch, repeats, min_time)
+                    row[model] = _sims_per_second(_ours(policy, model, batch, actions), batch, repeats, min_time, clock)
                     records.append(dict(impl="gym_planning", model=model, policy=policy, batch=batch, actions=actions,
                                         simulations=SIMULATIONS, sims_per_s=row[model]))  # fmt: skip
                 mctx_search = _mctx(policy, batch, actions) if have_mctx else None
                 if mctx_search is not None:
-                    row["mctx"] = _sims_per_second(mctx_search, batch, repeats, min_time)
+                    row["mctx"] = _sims_per_second(mctx_search, batch, repeats, min_time, clock)
                     records.append(dict(impl="mctx", model="jax", policy=policy, batch=batch, actions=actions,
                                         simulations=SIMULATIONS, sims_per_s=row["mctx"]))  # fmt: skip
                 mctx_rate = row.get("mctx")
@@ -142,12 +204,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 else:
                     cells += [f"{'-':>14}", f"{'-':>10}", f"{'-':>10}"]
                 print(f"{policy:7} {batch:5d} {actions:7d} | {cells[0]} {cells[1]} | {cells[2]} | {cells[3]} {cells[4]}")
-    start = startup_seconds()
-    print(f"\nstart-up of a fresh process to its first searches (Numba cache warm): {start:.2f} s")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(records, f, indent=1)
-        print(f"wrote {len(records)} records to {args.json}")
+    if not args.no_startup:
+        machine["startup_s"] = startup_seconds()
+        print(f"\nstart-up of a fresh process to its first searches (Numba cache warm): {machine['startup_s']:.2f} s")
+    path = args.json or os.path.join("runs", time.strftime("search-%Y%m%dT%H%M%SZ.json", time.gmtime()))
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(dict(machine=machine, records=records), f, indent=1)
+    print(f"wrote {len(records)} records to {path}")
     return records
 
 

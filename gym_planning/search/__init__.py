@@ -4,16 +4,23 @@ The tree is a struct of arrays (:class:`Tree`); the model is a batched Python ca
 torch network on any device or the environment itself. Nothing here imports torch.
 """
 
-from gym_planning.search.base import JitRecurrentFn, RecurrentFn, RecurrentOutput, RootOutput, SearchOutput
+from gym_planning.search.base import RecurrentFn, RecurrentOutput, RootOutput, SearchOutput
+from gym_planning.search.checks import to_numpy
+from gym_planning.search.compiled_model import JitRecurrentFn
 from gym_planning.search.config import SearchConfig, run_policy
 from gym_planning.search.embeddings import EmbeddingStore
-from gym_planning.search.policies import gumbel_muzero_policy, muzero_policy
+from gym_planning.search.policies import gumbel_muzero_policy, muzero_policy, root_completed_qvalues
+from gym_planning.search.qtransforms import MASKED_LOGIT, softmax_rows
 from gym_planning.search.seq_halving import considered_visits_sequence
-from gym_planning.search.tree import NO_PARENT, ROOT_INDEX, UNVISITED, SearchSummary, Tree
+from gym_planning.search.simulation import GUMBEL, MUZERO, gumbel_completed_q
+from gym_planning.search.tree import NO_PARENT, ROOT_INDEX, UNVISITED, SearchSummary, Tree, TreeArrays
 
 __all__ = [
     "EmbeddingStore",
+    "GUMBEL",
     "JitRecurrentFn",
+    "MASKED_LOGIT",
+    "MUZERO",
     "NO_PARENT",
     "ROOT_INDEX",
     "RecurrentFn",
@@ -23,9 +30,14 @@ __all__ = [
     "SearchOutput",
     "SearchSummary",
     "Tree",
+    "TreeArrays",
     "UNVISITED",
     "considered_visits_sequence",
+    "gumbel_completed_q",
     "gumbel_muzero_policy",
     "muzero_policy",
+    "root_completed_qvalues",
     "run_policy",
+    "softmax_rows",
+    "to_numpy",
 ]

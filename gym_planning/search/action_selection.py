@@ -9,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# Gumbel MuZero clips scores from below so that masked logits never produce -inf + inf.
+# Floor of Gumbel MuZero's root scores (mctx's ``score_considered``): a score, not a mask, so that -inf
+# logits never meet +inf noise; illegal actions are masked with qtransforms.MASKED_LOGIT.
 LOW_LOGIT = -1e9
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def puct_action(prior_probs, visits, node_visit, normalised_q, legal, pb_c_init, pb_c_base):
     """MuZero's pUCT rule (Schrittwieser et al. 2020, appendix B)::
 
@@ -36,7 +37,7 @@ def puct_action(prior_probs, visits, node_visit, normalised_q, legal, pb_c_init,
     return best_action
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def gumbel_interior_action(improved_probs, visits, legal):
     """Gumbel MuZero's deterministic interior rule: ``argmax_a pi'(a) - n(a) / (1 + sum_b n(b))``.
 
@@ -57,7 +58,7 @@ def gumbel_interior_action(improved_probs, visits, legal):
     return best_action
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def gumbel_root_action(gumbel, prior_logits, completed_q, visits, legal, considered_visit):
     """Gumbel MuZero's root rule: among legal actions with exactly ``considered_visit`` visits
     (Sequential Halving), ``argmax_a g(a) + logits(a) + sigma(q̂(a))``. Falls back to all legal

@@ -6,11 +6,32 @@ The search imports no network framework. Arrays may be numpy arrays or anything 
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, Sequence, Union
 
 import numpy as np
 
+from gym_planning.search.compiled_model import JitRecurrentFn
 from gym_planning.search.tree import Tree
+
+
+class TensorLike(Protocol):
+    """What the search needs of a tensor (a torch tensor, on any device): ``.detach()``, then ``.cpu().numpy()``.
+
+    Named structurally so that the search never imports torch.
+    """
+
+    shape: Any
+    dtype: Any
+
+    def detach(self) -> Any: ...
+
+
+Array = Union[np.ndarray, TensorLike]
+"""A numpy array or a tensor; the search converts it with :func:`~gym_planning.search.checks.to_numpy`."""
+Embedding = Union[np.ndarray, TensorLike, Sequence[Any]]
+"""Embeddings along the first axis: an array or tensor ``[B, ...]``, or a sequence of B Python objects."""
+
+__all__ = ["Array", "Embedding", "TensorLike", "JitRecurrentFn", "RecurrentFn", "RecurrentOutput", "RootOutput", "SearchOutput"]
 
 
 class RootOutput(NamedTuple):
@@ -22,9 +43,9 @@ class RootOutput(NamedTuple):
         tensor ``[B, ...]`` (on any device) or a sequence of B Python objects (e.g. env states).
     """
 
-    prior_logits: Any
-    value: Any
-    embedding: Any
+    prior_logits: Array
+    value: Array
+    embedding: Embedding
 
 
 class RecurrentOutput(NamedTuple):
@@ -38,11 +59,11 @@ class RecurrentOutput(NamedTuple):
         a learned model leaves it None and every action is searched).
     """
 
-    reward: Any
-    discount: Any
-    prior_logits: Any
-    value: Any
-    legal_mask: Any = None
+    reward: Array
+    discount: Array
+    prior_logits: Array
+    value: Array
+    legal_mask: Array | None = None
 
 
 class RecurrentFn(Protocol):
@@ -54,25 +75,7 @@ class RecurrentFn(Protocol):
     at ``max_depth`` or a terminal step, whose trees are left out of the call. All outputs are ``[K, ...]``.
     """
 
-    def __call__(self, embedding: Any, action: np.ndarray) -> tuple[RecurrentOutput, Any]: ...
-
-
-class JitRecurrentFn(NamedTuple):
-    """A model compiled with Numba, so the whole search runs inside one compiled loop.
-
-    ``fn(params, embedding, action, reward, discount, prior_logits, value, legal_mask, new_embedding)`` is an
-    ``@njit`` function that reads ``embedding [B, E]`` and ``action [B]`` (int64) and writes the outputs
-    in place: ``reward, discount, value [B]`` float64, ``prior_logits [B, A]`` float64, ``legal_mask [B, A]``
-    bool (preset to True), ``new_embedding [B, E]``. ``params`` is a 1-D float64 array the model reads.
-    The root embedding must then be a 2-D numpy array ``[B, E]`` of float64 or int64.
-
-    Use it for models written in Numba (our own environments as perfect models, tabular models):
-    no Python runs between simulations. ``fn`` is compiled for that fixed signature and called through
-    a function pointer, so the search loop itself is compiled once and cached on disk for every model.
-    """
-
-    fn: Any
-    params: np.ndarray
+    def __call__(self, embedding: Embedding, action: np.ndarray) -> tuple[RecurrentOutput, Embedding]: ...
 
 
 class SearchOutput(NamedTuple):

@@ -12,6 +12,15 @@ from typing import Any
 
 import numpy as np
 
+from gym_planning.search.arena import carve
+
+
+def _pooled_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """``np.empty(shape, dtype)`` from the search's memory pool (fresh memory for object arrays)."""
+    if dtype.hasobject:
+        return np.empty(shape, dtype)
+    return carve((shape,), (dtype,))[0]
+
 
 class EmbeddingStore:
     """``num_slots`` embeddings shaped like one row of ``root_embedding``.
@@ -23,7 +32,7 @@ class EmbeddingStore:
     def __init__(self, root_embedding: Any, num_slots: int):
         if isinstance(root_embedding, np.ndarray):
             self._kind = "array"
-            self.data = np.empty((num_slots, *root_embedding.shape[1:]), root_embedding.dtype)
+            self.data = _pooled_empty((num_slots, *root_embedding.shape[1:]), root_embedding.dtype)
         elif hasattr(root_embedding, "new_empty") and hasattr(root_embedding, "shape"):
             self._kind = "array"
             self.data = root_embedding.new_empty((num_slots, *root_embedding.shape[1:]))

@@ -12,15 +12,16 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from gym_planning.search.action_selection import LOW_LOGIT
 from gym_planning.search.base import RecurrentFn, RootOutput, SearchOutput
-from gym_planning.search.embeddings import EmbeddingStore
 from gym_planning.search.checks import check_root, integer_setting, setting, value_bounds_setting
-from gym_planning.search.search import GUMBEL, MUZERO, _gumbel_completed_q, overflow_message, run_search
+from gym_planning.search.compiled_model import JitRecurrentFn
+from gym_planning.search.embeddings import EmbeddingStore
+from gym_planning.search.qtransforms import MASKED_LOGIT, softmax, softmax_rows
+from gym_planning.search.search import overflow_message, run_search
 from gym_planning.search.seq_halving import considered_visits_table
-from gym_planning.search.tree import ROOT_INDEX, Tree, max_tree_nodes
-
-# Logit given to illegal actions: softmax gives them exactly 0 probability.
-MASKED_LOGIT = -1e30
+from gym_planning.search.simulation import GUMBEL, MUZERO, gumbel_completed_q
+from gym_planning.search.tree import LOGIT, PROB, ROOT_INDEX, VISITS, Tree, max_tree_nodes
 
 
 # Seeding a fresh Generator from OS entropy costs ~10 µs, a tenth of a small search: share one.
@@ -39,26 +40,29 @@ def _masked_logits(logits: np.ndarray, legal: np.ndarray) -> np.ndarray:
         return np.where(legal, logits - finite_max, MASKED_LOGIT)
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
-
-
 def _init_tree(root: RootOutput, logits: np.ndarray, value: np.ndarray, legal: np.ndarray, num_simulations: int,
                max_depth: int | None):  # fmt: skip
     batch_size, num_actions = logits.shape
     num_nodes = max_tree_nodes(num_simulations, num_actions, max_depth)
     tree = Tree.allocate(batch_size, num_nodes, num_actions)
-    tree.raw_values[:, ROOT_INDEX] = value
-    tree.node_values[:, ROOT_INDEX] = value
-    tree.node_visits[:, ROOT_INDEX] = 1
-    tree.children_prior_logits[:, ROOT_INDEX] = logits
-    tree.children_legal[:, ROOT_INDEX] = legal
-    tree.num_nodes[:] = 1
-    tree.embedding_slots[:, ROOT_INDEX] = np.arange(batch_size) * num_nodes
+    _set_roots(tree.arrays, logits, value, legal)
     store = EmbeddingStore(root.embedding, batch_size * num_nodes)
     store.scatter(tree.embedding_slots[:, ROOT_INDEX], root.embedding)
     return tree, store
+
+
+@njit(cache=True)
+def _set_roots(arrays, logits, value, legal):
+    """Node 0 of each empty tree: the root's value, one visit, prior logits and probabilities ``[B, A]``, legal mask."""
+    edge_floats, node_visits, num_nodes = arrays.edge_floats, arrays.node_visits, arrays.num_nodes
+    for b in range(logits.shape[0]):
+        arrays.raw_values[b, ROOT_INDEX] = arrays.node_values[b, ROOT_INDEX] = value[b]
+        node_visits[b, ROOT_INDEX] = 1
+        num_nodes[b] = 1
+        arrays.embedding_slots[b, ROOT_INDEX] = b * node_visits.shape[1]
+        edge_floats[b, ROOT_INDEX, LOGIT] = logits[b]
+        arrays.edge_legal[b, ROOT_INDEX] = legal[b]
+        softmax(edge_floats[b, ROOT_INDEX, LOGIT], edge_floats[b, ROOT_INDEX, PROB])
 
 
 def _bounds(tree: Tree, value_bounds: tuple[float, float] | None) -> bool:
@@ -102,7 +106,7 @@ def _root_value32(tree: Tree) -> np.ndarray:
 
 def muzero_policy(
     root: RootOutput,
-    recurrent_fn: RecurrentFn,
+    recurrent_fn: RecurrentFn | JitRecurrentFn,
     num_simulations: int,
     *,
     legal_mask: Any = None,
@@ -232,7 +236,7 @@ def _visit_count_action(visits, legal, temperature, uniforms):
 
 def gumbel_muzero_policy(
     root: RootOutput,
-    recurrent_fn: RecurrentFn,
+    recurrent_fn: RecurrentFn | JitRecurrentFn,
     num_simulations: int,
     *,
     legal_mask: Any = None,
@@ -292,39 +296,27 @@ def gumbel_muzero_policy(
         discount_sign=-1.0 if two_player else 1.0,
         update_bounds=False,
     )
-    completed_q = root_completed_qvalues(
-        tree.children_rewards, tree.children_discounts, tree.children_values, tree.children_visits,
-        tree.children_prior_logits, tree.raw_values, params,
-    )  # fmt: skip
+    completed_q = root_completed_qvalues(tree.arrays, params)
     if not np.isfinite(completed_q).all():
         raise ValueError(overflow_message(num_simulations - 1))
     _warn_if_deep(tree, num_simulations, max_depth)
     visits = tree.children_visits[:, ROOT_INDEX]
     # Act with the best of the most-visited considered actions (score g + logits + sigma(q)).
-    score = np.maximum(-1e9, tree.root_gumbel + root_logits + completed_q)
+    score = np.maximum(LOW_LOGIT, tree.root_gumbel + root_logits + completed_q)
     most_visited = visits == np.max(np.where(legal, visits, -1), axis=1, keepdims=True)
     action = np.argmax(np.where(legal & most_visited, score, -np.inf), axis=1).astype(np.int64)
-    weights = _softmax(np.where(legal, root_logits + completed_q, MASKED_LOGIT))
+    weights = softmax_rows(np.where(legal, root_logits + completed_q, MASKED_LOGIT))
     return SearchOutput(action, weights.astype(np.float32), _root_value32(tree), tree)
 
 
-@njit(cache=True)
-def root_completed_qvalues(children_rewards, children_discounts, children_values, children_visits, children_prior_logits,
-                           raw_values, params):  # fmt: skip
-    """``sigma(completed Q)`` at each root, ``[B, A]`` (tree arrays as in :class:`Tree`)."""
-    batch_size, _, num_actions = children_rewards.shape
+@njit(cache=True, error_model="numpy")
+def root_completed_qvalues(arrays, params):
+    """``sigma(completed Q)`` at each root, ``[B, A]`` (``arrays``: the trees' :class:`TreeArrays`)."""
+    edge_floats, edge_ints, raw_values = arrays.edge_floats, arrays.edge_ints, arrays.raw_values
+    batch_size, num_actions = arrays.root_gumbel.shape
     out = np.empty((batch_size, num_actions))
     q = np.empty(num_actions)
     for b in range(batch_size):
-        _gumbel_completed_q(
-            children_rewards[b, ROOT_INDEX],
-            children_discounts[b, ROOT_INDEX],
-            children_values[b, ROOT_INDEX],
-            children_visits[b, ROOT_INDEX],
-            children_prior_logits[b, ROOT_INDEX],
-            raw_values[b, ROOT_INDEX],
-            params,
-            q,
-            out[b],
-        )
+        gumbel_completed_q(edge_floats[b, ROOT_INDEX], edge_ints[b, ROOT_INDEX, VISITS], raw_values[b, ROOT_INDEX], params, q,
+                           out[b])  # fmt: skip
     return out

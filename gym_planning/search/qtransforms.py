@@ -9,12 +9,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+# Logit given to illegal actions: softmax gives them exactly 0 probability, and it stays finite.
+MASKED_LOGIT = -1e30
 EPSILON = 1e-8
 # Smallest positive float64: keeps the mixed value finite when visited actions have zero prior.
 TINY = np.finfo(np.float64).tiny
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def softmax(logits, out):
     """``out = softmax(logits)`` along the only axis, numerically stable. Shapes ``[A]``."""
     top = logits[0]
@@ -29,14 +31,23 @@ def softmax(logits, out):
         out[a] = out[a] / total
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy")
+def softmax_rows(logits):
+    """:func:`softmax` of each row of ``logits`` ``[B, A]``; returns a new ``[B, A]`` array."""
+    out = np.empty(logits.shape)
+    for b in range(logits.shape[0]):
+        softmax(logits[b], out[b])
+    return out
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def node_qvalues(rewards, discounts, values, out):
     """``out[a] = rewards[a] + discounts[a] * values[a]``: Q of each child edge. Shapes ``[A]``."""
     for a in range(rewards.shape[0]):
         out[a] = rewards[a] + discounts[a] * values[a]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def min_max_normalised(qvalues, visits, low, high, out):
     """MuZero's normalisation: ``(q - low) / (high - low)`` for visited children, 0 for unvisited.
 
@@ -52,7 +63,7 @@ def min_max_normalised(qvalues, visits, low, high, out):
             out[a] = 0.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def mixed_value(raw_value, qvalues, visits, prior_probs):
     """Gumbel MuZero's value estimate for unvisited actions (``v_mix``, Danihelka et al. 2022, eq. 33).
 
@@ -71,19 +82,18 @@ def mixed_value(raw_value, qvalues, visits, prior_probs):
     return (raw_value + sum_visits * weighted_q) / (sum_visits + 1.0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def completed_by_mix_value(
-    qvalues, visits, prior_logits, raw_value, value_scale, maxvisit_init, rescale_values, use_mixed_value, out
+    qvalues, visits, prior_probs, raw_value, value_scale, maxvisit_init, rescale_values, use_mixed_value, out
 ):
     """Gumbel MuZero's ``sigma(completed Q)`` (mctx's ``qtransform_completed_by_mix_value``): unvisited
     actions get the mixed value (or, without ``use_mixed_value``, the model's raw value of the node), then
     optional min-max rescaling to [0, 1] over the node's actions, then scaling by
-    ``(maxvisit_init + max N) * value_scale``. Shapes ``[A]``.
+    ``(maxvisit_init + max N) * value_scale``. ``prior_probs`` is ``softmax(prior logits)``. Shapes ``[A]``.
     """
     num_actions = qvalues.shape[0]
     if use_mixed_value:
-        softmax(prior_logits, out)
-        value = mixed_value(raw_value, qvalues, visits, out)
+        value = mixed_value(raw_value, qvalues, visits, prior_probs)
     else:
         value = raw_value
     max_visit = 0
@@ -105,7 +115,7 @@ def completed_by_mix_value(
         out[a] = scale * out[a]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def all_finite(values):
     """True when no entry of ``values`` (``[A]``) is NaN or infinite (an overflow in the search's arithmetic)."""
     for a in range(values.shape[0]):

@@ -9,6 +9,12 @@ keeps node ``n`` of tree ``b``.
 Edges are stored on the parent: ``children_*[b, n, a]`` describe taking action ``a`` in node ``n``.
 ``Q(n, a) = children_rewards + children_discounts * children_values``. In two-player search the
 stored discount carries the sign flip, so Q is always from the view of the player to move at ``n``.
+
+Memory layout: the kernels read all of a node's edges at once, so the edge fields of one node lie side
+by side: ``TreeArrays.edge_floats[b, n]`` is a ``[5, A]`` block (prior logit, reward, discount, value,
+prior probability) and ``edge_ints[b, n]`` a ``[2, A]`` block (child index, visits). The ``children_*``
+fields of :class:`Tree` are views of those planes, so one tree is one record for the kernels and the
+usual named arrays for everyone else. All arrays come from :mod:`gym_planning.search.arena`.
 """
 
 from __future__ import annotations
@@ -18,9 +24,38 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from numba import njit
+
+from gym_planning.search.arena import carve
+
 ROOT_INDEX = 0
 NO_PARENT = -1
 UNVISITED = -1
+
+# Planes of TreeArrays.edge_floats and edge_ints (the second axis of a node's block).
+LOGIT, REWARD, DISCOUNT, VALUE, PROB = range(5)
+CHILD, VISITS = range(2)
+
+
+class TreeArrays(NamedTuple):
+    """A batch of trees as the compiled kernels take it: one record instead of a list of arrays.
+
+    The ``[B, N]`` and smaller fields are those of :class:`Tree`; the edges are grouped per node.
+    """
+
+    edge_floats: np.ndarray  # [B, N, 5, A] float64: planes LOGIT, REWARD, DISCOUNT, VALUE, PROB
+    edge_ints: np.ndarray  # [B, N, 2, A] int32: planes CHILD (child node or UNVISITED), VISITS
+    edge_legal: np.ndarray  # [B, N, A] bool
+    node_visits: np.ndarray  # [B, N] int32
+    raw_values: np.ndarray  # [B, N] float64
+    node_values: np.ndarray  # [B, N] float64
+    parents: np.ndarray  # [B, N] int32
+    action_from_parent: np.ndarray  # [B, N] int32
+    node_depth: np.ndarray  # [B, N] int32
+    embedding_slots: np.ndarray  # [B, N] int64
+    num_nodes: np.ndarray  # [B] int32
+    value_bounds: np.ndarray  # [B, 2] float64
+    root_gumbel: np.ndarray  # [B, A] float64
 
 
 def max_tree_nodes(num_simulations: int, num_actions: int, max_depth: int | None) -> int:
@@ -36,6 +71,35 @@ def max_tree_nodes(num_simulations: int, num_actions: int, max_depth: int | None
         if total >= limit:
             return limit
     return total
+
+
+def _shapes(b: int, n: int, a: int) -> tuple[tuple[int, ...], ...]:
+    """Shapes of the :class:`TreeArrays` fields, in order."""
+    return (b, n, 5, a), (b, n, 2, a), (b, n, a), *([(b, n)] * 7), (b,), (b, 2), (b, a)
+
+
+_DTYPES = tuple(np.dtype(t) for t in (np.float64, np.int32, np.bool_, np.int32, np.float64, np.float64, np.int32, np.int32,
+                                       np.int32, np.int64, np.int32, np.float64, np.float64))  # fmt: skip
+
+
+@njit(cache=True)
+def _initialise(arrays):
+    """Empty trees: no visits, no children (UNVISITED), every action legal, no parents, unused slots -1,
+    value bounds (+inf, -inf) so that the first Q sets both."""
+    arrays.edge_floats[...] = 0.0
+    arrays.edge_ints[:, :, CHILD] = UNVISITED
+    arrays.edge_ints[:, :, VISITS] = 0
+    arrays.edge_legal[...] = True
+    for field in (arrays.node_visits, arrays.node_depth):
+        field[...] = 0
+    for field in (arrays.raw_values, arrays.node_values, arrays.root_gumbel):
+        field[...] = 0.0
+    arrays.parents[...] = NO_PARENT
+    arrays.action_from_parent[...] = NO_PARENT
+    arrays.embedding_slots[...] = -1
+    arrays.num_nodes[...] = 0
+    arrays.value_bounds[:, 0] = np.inf
+    arrays.value_bounds[:, 1] = -np.inf
 
 
 class SearchSummary(NamedTuple):
@@ -79,27 +143,38 @@ class Tree:
     def allocate(cls, batch_size: int, num_nodes: int, num_actions: int) -> "Tree":
         """Allocate empty trees of ``num_nodes`` nodes each (node 0 is the root)."""
         b, n, a = batch_size, num_nodes, num_actions
-        bounds = np.empty((b, 2), dtype=np.float64)
-        bounds[:, 0], bounds[:, 1] = np.inf, -np.inf
-        return cls(
-            node_visits=np.zeros((b, n), np.int32),
-            raw_values=np.zeros((b, n), np.float64),
-            node_values=np.zeros((b, n), np.float64),
-            parents=np.full((b, n), NO_PARENT, np.int32),
-            action_from_parent=np.full((b, n), NO_PARENT, np.int32),
-            node_depth=np.zeros((b, n), np.int32),
-            embedding_slots=np.full((b, n), -1, np.int64),
-            children_index=np.full((b, n, a), UNVISITED, np.int32),
-            children_prior_logits=np.zeros((b, n, a), np.float64),
-            children_legal=np.ones((b, n, a), np.bool_),
-            children_visits=np.zeros((b, n, a), np.int32),
-            children_rewards=np.zeros((b, n, a), np.float64),
-            children_discounts=np.zeros((b, n, a), np.float64),
-            children_values=np.zeros((b, n, a), np.float64),
-            num_nodes=np.zeros(b, np.int32),
-            value_bounds=bounds,
-            root_gumbel=np.zeros((b, a), np.float64),
+        arrays = TreeArrays(*carve(_shapes(b, n, a), _DTYPES))
+        _initialise(arrays)
+        floats, ints = arrays.edge_floats, arrays.edge_ints
+        tree = cls(
+            node_visits=arrays.node_visits,
+            raw_values=arrays.raw_values,
+            node_values=arrays.node_values,
+            parents=arrays.parents,
+            action_from_parent=arrays.action_from_parent,
+            node_depth=arrays.node_depth,
+            embedding_slots=arrays.embedding_slots,
+            children_index=ints[:, :, CHILD],
+            children_prior_logits=floats[:, :, LOGIT],
+            children_legal=arrays.edge_legal,
+            children_visits=ints[:, :, VISITS],
+            children_rewards=floats[:, :, REWARD],
+            children_discounts=floats[:, :, DISCOUNT],
+            children_values=floats[:, :, VALUE],
+            num_nodes=arrays.num_nodes,
+            value_bounds=arrays.value_bounds,
+            root_gumbel=arrays.root_gumbel,
         )
+        tree._arrays = arrays
+        return tree
+
+    @property
+    def arrays(self) -> TreeArrays:
+        """The record the kernels take; only trees made by :meth:`allocate` have one."""
+        arrays = getattr(self, "_arrays", None)
+        if arrays is None:
+            raise TypeError("this Tree was not made by Tree.allocate, so it has no kernel record; allocate it")
+        return arrays
 
     @property
     def batch_size(self) -> int:
