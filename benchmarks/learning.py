@@ -55,7 +55,6 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
 
 from gym_planning.agents.muzero import FAST_CPU_SETTINGS, MuZero
-from gym_planning.agents.muzero.muzero import PHASES
 from gym_planning.hyperparams import env_ids, load_hyperparams, make_agent, make_eval_env
 
 ALGOS = {"MuZero": "muzero", "DQN": "dqn", "PPO": "ppo"}
@@ -115,8 +114,6 @@ def check_envs(env_list: list[str], algos: list[str]) -> None:
             f"no {algo} settings for env {env_id!r} in gym_planning/hyperparams/{ALGOS[algo]}.yml; "
             f"envs with settings for {', '.join(algos)}: {with_all}"
         )
-
-
 
 
 class EvalCurve(BaseCallback):
@@ -208,11 +205,7 @@ def run(
     train_wall_s, train_cpu_s = callback.train_seconds(), callback.train_cpu_seconds()
     if not callback.curve or callback.curve[-1][0] < model.num_timesteps:
         callback.evaluate()
-    reached = [
-        (steps, wall, cpu)
-        for (steps, mean, wall), cpu in zip(callback.curve, callback.cpu_curve)
-        if mean >= threshold
-    ]
+    reached = [(steps, wall, cpu) for (steps, mean, wall), cpu in zip(callback.curve, callback.cpu_curve) if mean >= threshold]
     head, share = None, {}
     if isinstance(model, MuZero):
         head = float(evaluate_policy(model.policy, eval_env, n_eval_episodes=EVAL_EPISODES, warn=False)[0])
@@ -410,8 +403,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/learning"), help="folder for records.json and the plot")
     parser.add_argument("--seeds", type=int, default=1, help="seeds per (algo, env)")
     parser.add_argument("--first-seed", type=int, default=0, help="first seed (runs seeds first .. first + seeds - 1)")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="env steps per run for every agent (default: each entry's n_timesteps; quick 8,000)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="env steps per run for every agent (default: each entry's n_timesteps; quick 8,000)",
+    )
     parser.add_argument("--baseline-steps", type=int, default=None,
                         help="DQN/PPO env steps per run, overriding --steps for them (default: their entries' "
                              "n_timesteps, rl-zoo's budgets where rl-zoo has the env)")  # fmt: skip

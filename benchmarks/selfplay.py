@@ -115,7 +115,7 @@ def play_games(model: MuZero, game: str, opponent: Any, side: tuple[str, str], n
     envs = [_env_class(game)(opponent=opponent, **{side[0]: side[1]}) for _ in range(num_games)]
     observations = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
     outcome: list[float | None] = [None] * num_games
-    while (running := [i for i, o in enumerate(outcome) if o is None]):
+    while running := [i for i, o in enumerate(outcome) if o is None]:
         masks = np.stack([envs[i].action_masks() for i in running])
         actions, _ = model.predict(np.stack([observations[i] for i in running]), action_masks=masks, deterministic=True)
         for i, action in zip(running, actions):
@@ -125,7 +125,9 @@ def play_games(model: MuZero, game: str, opponent: Any, side: tuple[str, str], n
     return [float(o) for o in outcome]  # type: ignore[arg-type]
 
 
-def elo_ratings(results: dict[tuple[str, str], list[float]], anchor: str = "random", iterations: int = 2000) -> dict[str, float]:
+def elo_ratings(
+    results: dict[tuple[str, str], list[float]], anchor: str = "random", iterations: int = 2000
+) -> dict[str, float]:
     """Bradley-Terry Elo from ``{(player, opponent): outcomes for player}``, one virtual draw per pair.
 
     Minorise-maximise updates ``gamma_i = W_i / sum_j n_ij / (gamma_i + gamma_j)`` (Hunter 2004); ratings
@@ -160,16 +162,25 @@ def evaluate(model: MuZero, game: str, opponents: dict[str, Any], num_games: dic
             start = time.perf_counter()
             outcomes = play_games(model, game, opponent, side, num_games[name], seed + 1000 * colour_index)
             rows.append(
-                dict(opponent=name, agent=side[1], games=len(outcomes), wins=outcomes.count(1.0),
-                     draws=outcomes.count(0.0), losses=outcomes.count(-1.0), outcomes=outcomes,
-                     seconds=round(time.perf_counter() - start, 1))  # fmt: skip
+                dict(
+                    opponent=name,
+                    agent=side[1],
+                    games=len(outcomes),
+                    wins=outcomes.count(1.0),
+                    draws=outcomes.count(0.0),
+                    losses=outcomes.count(-1.0),
+                    outcomes=outcomes,
+                    seconds=round(time.perf_counter() - start, 1),
+                )  # fmt: skip
             )
             print(f"  {name:>10} agent={side[1]:<5} W/D/L {rows[-1]['wins']}/{rows[-1]['draws']}/{rows[-1]['losses']}"
                   f"  ({rows[-1]['seconds']} s)", flush=True)  # fmt: skip
     return rows
 
 
-def train(game: str, steps: int, seed: int, minutes: float | None, curve_every: int, curve_games: int) -> tuple[MuZero, list[dict]]:
+def train(
+    game: str, steps: int, seed: int, minutes: float | None, curve_every: int, curve_games: int
+) -> tuple[MuZero, list[dict]]:
     """Self-play for ``steps`` env steps (or until ``minutes`` of wall time), with learning-curve points."""
     venv = make_vec_env(_env_class(game), n_envs=N_ENVS[game], seed=seed)
     model = MuZero("MlpPolicy", venv, seed=seed, **SETTINGS[game])
@@ -200,7 +211,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, help="stop training after this much wall time (checked per curve point)")
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--games", type=int, default=50, help="games per colour against each rung (MCTS-1024: a tenth)")
-    parser.add_argument("--agent-sims", type=int, default=None, help="agent's simulations at evaluation (default: tictactoe 64, go 100)")
+    parser.add_argument(
+        "--agent-sims", type=int, default=None, help="agent's simulations at evaluation (default: tictactoe 64, go 100)"
+    )
     parser.add_argument("--ladder", type=int, nargs="*", default=[16, 128, 1024], help="Go: MCTS opponents' simulations")
     parser.add_argument("--curve-every", type=int, default=None, help="env steps between learning-curve points")
     parser.add_argument("--curve-games", type=int, default=10, help="games per colour against random at each curve point")

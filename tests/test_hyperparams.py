@@ -114,7 +114,9 @@ def test_evaluation_plays_held_out_levels(env_id):
 def test_variant_entries_name_their_gym_id():
     settings = load_hyperparams("ppo", "Sokoban7x7-v0")
     assert (settings.make_id, settings.env_kwargs["dim_room"], settings.env_kwargs["num_boxes"]) == (
-        "gym_planning/Sokoban-v0", [7, 7], 2
+        "gym_planning/Sokoban-v0",
+        [7, 7],
+        2,
     )
     env = make_training_env(settings, seed=0)
     assert env.observation_space.shape == (7, 7, 7)  # 7x7 cells, 7 one-hot planes

@@ -110,7 +110,10 @@ def move_ghost(walls, ghost: np.ndarray, pac_row: int, pac_col: int, powered: bo
         if d_row != 0 or d_col != 0:
             best = 0
             for k in range(1, m):
-                dot, best_dot = d_row * DROW[exits[k]] + d_col * DCOL[exits[k]], d_row * DROW[exits[best]] + d_col * DCOL[exits[best]]
+                dot, best_dot = (
+                    d_row * DROW[exits[k]] + d_col * DCOL[exits[k]],
+                    d_row * DROW[exits[best]] + d_col * DCOL[exits[best]],
+                )
                 if (dot < best_dot) if powered else (dot > best_dot):
                     best = k
             if not powered and uniform(rng) < stochasticity:
@@ -237,7 +240,11 @@ def write_observation(walls, food, pills, ghosts, scalars, planes: bool, out: np
         out[pills[p, 0], pills[p, 1], 0], out[pills[p, 0], pills[p, 1], 1], out[pills[p, 0], pills[p, 1], 2] = 0, 255, 255
     green = int(round(255 * edibility))
     for g in range(scalars[NUM_GHOSTS]):
-        out[ghosts[g, 0], ghosts[g, 1], 0], out[ghosts[g, 0], ghosts[g, 1], 1], out[ghosts[g, 0], ghosts[g, 1], 2] = 255, green, 0
+        out[ghosts[g, 0], ghosts[g, 1], 0], out[ghosts[g, 0], ghosts[g, 1], 1], out[ghosts[g, 0], ghosts[g, 1], 2] = (
+            255,
+            green,
+            0,
+        )
     out[scalars[PAC_ROW], scalars[PAC_COL], 0], out[scalars[PAC_ROW], scalars[PAC_COL], 1] = 0, 255
     out[scalars[PAC_ROW], scalars[PAC_COL], 2] = 0
 
@@ -271,7 +278,9 @@ def step_batch(walls, food, pills, ghosts, scalars, rngs, needs_reset, actions, 
     """
     for i in range(walls.shape[0]):
         if needs_reset[i]:
-            maze = randint(rngs[i], num_mazes) if num_mazes > 0 else (randint(rngs[i], 1 << 31) << 31) | randint(rngs[i], 1 << 31)
+            maze = (
+                randint(rngs[i], num_mazes) if num_mazes > 0 else (randint(rngs[i], 1 << 31) << 31) | randint(rngs[i], 1 << 31)
+            )
             new_episode(maze, split_id, salt, fixed_maze, walls[i], food[i], pills[i], ghosts[i], scalars[i], rngs[i])
             rewards[i], terminated[i], truncated[i] = 0.0, False, False
         else:

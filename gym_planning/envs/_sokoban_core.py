@@ -159,7 +159,11 @@ def step_batch(rooms, boxes, scalars, rngs, needs_reset, actions, max_steps, num
     """
     for i in range(rooms.shape[0]):
         if needs_reset[i]:
-            level = randint(rngs[i], num_levels) if num_levels > 0 else (randint(rngs[i], 1 << 31) << 31) | randint(rngs[i], 1 << 31)
+            level = (
+                randint(rngs[i], num_levels)
+                if num_levels > 0
+                else (randint(rngs[i], 1 << 31) << 31) | randint(rngs[i], 1 << 31)
+            )
             if not load_level(level, split_id, gen_config, p_change_direction, bank_room, bank_boxes, bank_player,
                               bank_ready, rooms[i], boxes[i], scalars[i]):  # fmt: skip
                 return False

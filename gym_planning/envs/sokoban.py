@@ -23,7 +23,17 @@ from gym_planning.envs._vector import NumbaVectorEnv
 
 __all__ = ["ACTION_MEANINGS", "SokobanEnv", "SokobanState", "SokobanVectorEnv", "load_boxoban_levels"]
 
-ACTION_MEANINGS = ("no-op", "push up", "push down", "push left", "push right", "move up", "move down", "move left", "move right")
+ACTION_MEANINGS = (
+    "no-op",
+    "push up",
+    "push down",
+    "push left",
+    "push right",
+    "move up",
+    "move down",
+    "move left",
+    "move right",
+)
 OBSERVATION_TYPES = ("rgb", "planes")
 _SALT = 0x50C0BA4  # separates Sokoban level seeds from other games'
 _UNLIMITED = 2**62  # level indices drawn below this when the level set is not restricted

@@ -18,7 +18,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 
-X, O = 0, 1
+X, O = 0, 1  # noqa: E741  (the game's own names for the players)
 EMPTY = -1
 _PLAYER_NAMES = ("x", "o")
 _LINES = ((0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6))
@@ -38,7 +38,7 @@ def player_to_move(board: tuple[int, ...] | np.ndarray) -> int:
     return X if marks % 2 == 0 else O
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def solve(board: tuple[int, ...]) -> int:
     """Game value for the player to move under perfect play: +1 win, 0 draw, -1 loss (negamax, memoised).
 

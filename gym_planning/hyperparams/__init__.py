@@ -107,7 +107,7 @@ def _constructor_keywords(algo: str) -> set[str]:
 def _resolve(value: Any) -> Any:
     if isinstance(value, str) and value.startswith("lin_"):
         try:
-            return linear_schedule(float(value[len("lin_"):]))
+            return linear_schedule(float(value[len("lin_") :]))
         except ValueError:
             raise ValueError(f"schedule {value!r} is not lin_<number>") from None
     return value
@@ -167,7 +167,7 @@ def _wrapper_specs(value: Any, where: str) -> tuple[tuple[str, dict[str, Any]], 
     specs = []
     for item in value if isinstance(value, list) else [value]:
         if isinstance(item, dict) and len(item) == 1:
-            (path, kwargs), = item.items()
+            ((path, kwargs),) = item.items()
             kwargs = kwargs or {}
         else:
             path, kwargs = item, {}

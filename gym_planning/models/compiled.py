@@ -230,9 +230,7 @@ class CompiledMlpModel:
         self.params = _pack(network, layout)
         # Where each MLP's weights start in ``params``, and its tensors in that order, for :meth:`sync`.
         offsets = self.params[_REPRESENTATION:_HEADER_SIZE].astype(np.int64)
-        self._blocks = [
-            (int(offset) + len(block_header), tensors) for offset, (block_header, tensors) in zip(offsets, layout)
-        ]
+        self._blocks = [(int(offset) + len(block_header), tensors) for offset, (block_header, tensors) in zip(offsets, layout)]
         self._params_view = th.from_numpy(self.params)
         self._synced_version = self._weights_version()
         self._stale = False

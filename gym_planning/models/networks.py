@@ -33,7 +33,6 @@ from torch import nn
 from gym_planning.models.support import support_to_scalar
 from gym_planning.search import RecurrentOutput, RootOutput
 
-
 # MuZero's Atari network halves each side 4 times (96 x 96 frames -> 6 x 6 latent planes).
 MAX_HALVINGS = 4
 # downsample="auto" halves while the smaller latent side stays at least this (MuZero's Atari latent side).
@@ -143,9 +142,7 @@ class MuZeroNetwork(nn.Module):
         policy_logits, value_logits = self.prediction(hidden)
         return hidden, policy_logits, value_logits
 
-    def recurrent_inference(
-        self, hidden: th.Tensor, action: th.Tensor
-    ) -> tuple[th.Tensor, th.Tensor, th.Tensor, th.Tensor]:
+    def recurrent_inference(self, hidden: th.Tensor, action: th.Tensor) -> tuple[th.Tensor, th.Tensor, th.Tensor, th.Tensor]:
         """One model step -> ``(next_hidden, reward_logits [B, S_r], policy_logits [B, A], value_logits [B, S_v])``."""
         next_hidden, reward_logits = self.dynamics(hidden, action)
         policy_logits, value_logits = self.prediction(next_hidden)

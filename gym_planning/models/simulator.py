@@ -177,7 +177,9 @@ class SimulatorModel:
         if action.shape != (batch_size,):
             raise ValueError(f"action must have shape [B] = ({batch_size},); got {action.shape}")
         step = self._step_all(embedding, action)
-        logits, value = self._estimate(step.observation, step.rollout_return, step.bootstrap_observation, step.bootstrap_weight)
+        logits, value = self._estimate(
+            step.observation, step.rollout_return, step.bootstrap_observation, step.bootstrap_weight
+        )
         ended_before = np.array([node.ended for node in embedding])
         end_values = np.array([node.end_value for node in embedding])
         reward = np.where(ended_before, end_values, step.reward)
@@ -235,7 +237,15 @@ class SimulatorModel:
         if any(m is not None for m in masks):
             legal = np.stack([np.ones(self.num_actions, np.bool_) if m is None else m for m in masks])
         return _StepResult(
-            np.stack(observations), reward, terminated, truncated, returns, np.stack(boot_obs), boot_weight, legal, child_states
+            np.stack(observations),
+            reward,
+            terminated,
+            truncated,
+            returns,
+            np.stack(boot_obs),
+            boot_weight,
+            legal,
+            child_states,
         )
 
     def _rollout(
@@ -357,9 +367,7 @@ class SimulatorModel:
             )
         observation = np.asarray(observation)
         if observation.shape[1:] != self.observation_space.shape:
-            raise ValueError(
-                f"observation must have shape [B, *{self.observation_space.shape}]; got {observation.shape}"
-            )
+            raise ValueError(f"observation must have shape [B, *{self.observation_space.shape}]; got {observation.shape}")
         return observation
 
     def close(self) -> None:

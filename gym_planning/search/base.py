@@ -6,7 +6,7 @@ The search imports no network framework. Arrays may be numpy arrays or anything 
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Protocol, Sequence, Union
+from typing import Any, NamedTuple, Protocol, Sequence
 
 import numpy as np
 
@@ -26,12 +26,21 @@ class TensorLike(Protocol):
     def detach(self) -> Any: ...
 
 
-Array = Union[np.ndarray, TensorLike]
+Array = np.ndarray | TensorLike
 """A numpy array or a tensor; the search converts it with :func:`~gym_planning.search.checks.to_numpy`."""
-Embedding = Union[np.ndarray, TensorLike, Sequence[Any]]
+Embedding = np.ndarray | TensorLike | Sequence[Any]
 """Embeddings along the first axis: an array or tensor ``[B, ...]``, or a sequence of B Python objects."""
 
-__all__ = ["Array", "Embedding", "TensorLike", "JitRecurrentFn", "RecurrentFn", "RecurrentOutput", "RootOutput", "SearchOutput"]
+__all__ = [
+    "Array",
+    "Embedding",
+    "TensorLike",
+    "JitRecurrentFn",
+    "RecurrentFn",
+    "RecurrentOutput",
+    "RootOutput",
+    "SearchOutput",
+]
 
 
 class RootOutput(NamedTuple):

@@ -149,7 +149,9 @@ def check_child_mask(mask: np.ndarray, batch_size: int, num_actions: int) -> np.
     """The ``[K, A]`` legal mask ``recurrent_fn`` returned, as bool (rows with no legal action are kept as they
     are: the expansion makes such a terminal state searchable)."""
     if mask.shape != (batch_size, num_actions):
-        raise ValueError(f"recurrent_fn returned legal_mask of shape {mask.shape}; expected [B, A] = {(batch_size, num_actions)}")
+        raise ValueError(
+            f"recurrent_fn returned legal_mask of shape {mask.shape}; expected [B, A] = {(batch_size, num_actions)}"
+        )
     if mask.dtype != np.bool_:
         if mask.dtype.kind not in _REAL_KINDS or not np.isin(mask, (0, 1)).all():
             raise ValueError("recurrent_fn returned a legal_mask that is neither boolean (True = legal) nor 0/1")

@@ -23,7 +23,6 @@ from gym_planning.search.seq_halving import considered_visits_table
 from gym_planning.search.simulation import GUMBEL, MUZERO, gumbel_completed_q
 from gym_planning.search.tree import LOGIT, PROB, ROOT_INDEX, VISITS, Tree, max_tree_nodes
 
-
 # Seeding a fresh Generator from OS entropy costs ~10 µs, a tenth of a small search: share one.
 _UNSEEDED_RNG = np.random.default_rng()
 

@@ -165,4 +165,3 @@ def _search_compiled(arrays, rule, params, considered_table, num_considered, max
             if expand[b]:
                 store[slots[b]] = new_embedding[b]
     return 0
-

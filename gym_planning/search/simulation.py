@@ -184,7 +184,12 @@ def expand(arrays, parent, action, expand_mask, reward, discount, prior_logits, 
     (every action legal) and its discount 0 ends the value."""
     edge_floats, edge_ints, edge_legal, num_nodes = arrays.edge_floats, arrays.edge_ints, arrays.edge_legal, arrays.num_nodes
     parents, action_from_parent, node_depth = arrays.parents, arrays.action_from_parent, arrays.node_depth
-    raw_values, node_values, node_visits, slots = arrays.raw_values, arrays.node_values, arrays.node_visits, arrays.embedding_slots
+    raw_values, node_values, node_visits, slots = (
+        arrays.raw_values,
+        arrays.node_values,
+        arrays.node_visits,
+        arrays.embedding_slots,
+    )
     max_nodes, num_actions = node_visits.shape[1], prior_logits.shape[1]
     for b in range(parent.shape[0]):
         out_slots[b] = -1
@@ -214,8 +219,18 @@ def backup(arrays, parent, action, expand_mask, update_bounds):
     """Back each tree's new value up to its root: the new node's model value, or, where the walk ended
     on an existing node (depth cut-off, terminal step), that node's model value, which also counts as a
     visit of it. Returns 0 or ``OVERFLOW``."""
-    edge_floats, edge_ints, parents, action_from_parent = arrays.edge_floats, arrays.edge_ints, arrays.parents, arrays.action_from_parent
-    node_visits, node_values, raw_values, bounds = arrays.node_visits, arrays.node_values, arrays.raw_values, arrays.value_bounds
+    edge_floats, edge_ints, parents, action_from_parent = (
+        arrays.edge_floats,
+        arrays.edge_ints,
+        arrays.parents,
+        arrays.action_from_parent,
+    )
+    node_visits, node_values, raw_values, bounds = (
+        arrays.node_visits,
+        arrays.node_values,
+        arrays.raw_values,
+        arrays.value_bounds,
+    )
     for b in range(parent.shape[0]):
         leaf = edge_ints[b, parent[b], CHILD, action[b]]
         leaf_value = raw_values[b, leaf]

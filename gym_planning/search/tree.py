@@ -23,7 +23,6 @@ import dataclasses
 from typing import Any, NamedTuple
 
 import numpy as np
-
 from numba import njit
 
 from gym_planning.search.arena import carve
@@ -140,7 +139,7 @@ class Tree:
     root_gumbel: np.ndarray  # [B, A] float64: Gumbel noise of Gumbel MuZero (zeros for pUCT)
 
     @classmethod
-    def allocate(cls, batch_size: int, num_nodes: int, num_actions: int) -> "Tree":
+    def allocate(cls, batch_size: int, num_nodes: int, num_actions: int) -> Tree:
         """Allocate empty trees of ``num_nodes`` nodes each (node 0 is the root)."""
         b, n, a = batch_size, num_nodes, num_actions
         arrays = TreeArrays(*carve(_shapes(b, n, a), _DTYPES))

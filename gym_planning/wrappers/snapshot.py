@@ -46,6 +46,7 @@ def bookkeeping_wrappers() -> tuple[type[gym.Wrapper], ...]:
     extra = (monitor.Monitor,) if monitor is not None else ()
     return (RecordEpisodeStatistics, RecordVideo, *extra)
 
+
 # Attributes that describe how an object is built (spaces, specs, the wrapped env), not its state.
 _STRUCTURAL_ATTRIBUTES = frozenset(
     {

@@ -115,7 +115,9 @@ def test_async_cartpole_runs_a_few_hundred_steps():
     model = MuZero("MlpPolicy", make_vec_env("CartPole-v1", n_envs=4, seed=0), seed=0, async_actors=1,
                    learning_starts=100, batch_size=32, num_unroll_steps=3, reanalyse_fraction=0.0)  # fmt: skip
     model.learn(400)
-    assert model.num_timesteps == 400 and model._n_updates == 76  # 0.25 per env step: 76 vector steps of 4 envs from the one reaching 100
+    assert (
+        model.num_timesteps == 400 and model._n_updates == 76
+    )  # 0.25 per env step: 76 vector steps of 4 envs from the one reaching 100
     assert model.replay_buffer.stored_rows == 100
 
 

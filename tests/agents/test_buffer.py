@@ -10,8 +10,14 @@ def _buffer(rewards, terminated, truncated, capacity=32):
     for t, (r, term, trunc) in enumerate(zip(rewards, terminated, truncated)):
         final = {0: np.array([100.0 + t], np.float32)} if trunc else {}
         buffer.add(
-            np.array([[t]], np.float32), np.array([t % 2]), np.array([r], np.float32), np.array([term]), np.array([trunc]),
-            np.full((1, 2), 0.5, np.float32), np.ones((1, 2), bool), final,
+            np.array([[t]], np.float32),
+            np.array([t % 2]),
+            np.array([r], np.float32),
+            np.array([term]),
+            np.array([trunc]),
+            np.full((1, 2), 0.5, np.float32),
+            np.ones((1, 2), bool),
+            final,
         )
     return buffer
 
@@ -93,8 +99,16 @@ def _cut_after_three_steps(next_observations):
     buffer = _buffer([1.0, 2.0, 4.0], [False] * 3, [False] * 3)
     closed = buffer.close_open_episodes(next_observations)
     for t in range(3, 6):
-        buffer.add(np.array([[t]], np.float32), np.array([0]), np.array([8.0], np.float32), np.array([False]),
-                   np.array([False]), np.full((1, 2), 0.5, np.float32), np.ones((1, 2), bool), {})
+        buffer.add(
+            np.array([[t]], np.float32),
+            np.array([0]),
+            np.array([8.0], np.float32),
+            np.array([False]),
+            np.array([False]),
+            np.full((1, 2), 0.5, np.float32),
+            np.ones((1, 2), bool),
+            {},
+        )
     return buffer, closed
 
 
@@ -134,8 +148,16 @@ def test_closing_leaves_ended_episodes_and_survives_pickling():
 
     buffer = GameSegmentBuffer(8, (1,), np.float32, 2, 2, seed=0)
     assert buffer.close_open_episodes(None).tolist() == []  # empty replay: nothing to close
-    buffer.add(np.zeros((2, 1), np.float32), np.zeros(2, np.int64), np.zeros(2, np.float32), np.array([True, False]),
-               np.array([False, False]), np.full((2, 2), 0.5, np.float32), np.ones((2, 2), bool), {})
+    buffer.add(
+        np.zeros((2, 1), np.float32),
+        np.zeros(2, np.int64),
+        np.zeros(2, np.float32),
+        np.array([True, False]),
+        np.array([False, False]),
+        np.full((2, 2), 0.5, np.float32),
+        np.ones((2, 2), bool),
+        {},
+    )
     assert buffer.close_open_episodes(None).tolist() == [1]
     assert buffer.terminated[0].tolist() == [True, False] and buffer.final_unknown[0].tolist() == [False, True]
     state = pickle.loads(pickle.dumps(buffer)).__dict__

@@ -34,14 +34,27 @@ def _streams(seed, n_envs, steps, frame_stack, channels, reset_every):
 
 
 def _add(buffer, observation, n_envs):
-    buffer.add(observation, np.zeros(n_envs, np.int64), np.zeros(n_envs, np.float32), np.zeros(n_envs, bool),
-               np.zeros(n_envs, bool), np.full((n_envs, 2), 0.5, np.float32), np.ones((n_envs, 2), bool), {})
+    buffer.add(
+        observation,
+        np.zeros(n_envs, np.int64),
+        np.zeros(n_envs, np.float32),
+        np.zeros(n_envs, bool),
+        np.zeros(n_envs, bool),
+        np.full((n_envs, 2), 0.5, np.float32),
+        np.ones((n_envs, 2), bool),
+        {},
+    )
 
 
 @settings(max_examples=40, deadline=None)
 @given(
-    seed=st.integers(0, 2**16), n_envs=st.integers(1, 3), capacity=st.integers(2, 9), frame_stack=st.integers(1, 5),
-    channels=st.integers(1, 2), steps=st.integers(1, 30), reset_every=st.integers(1, 8),
+    seed=st.integers(0, 2**16),
+    n_envs=st.integers(1, 3),
+    capacity=st.integers(2, 9),
+    frame_stack=st.integers(1, 5),
+    channels=st.integers(1, 2),
+    steps=st.integers(1, 30),
+    reset_every=st.integers(1, 8),
 )
 def test_rebuilt_stacks_equal_whole_observations(seed, n_envs, capacity, frame_stack, channels, steps, reset_every):
     shape = (frame_stack * channels, 2)

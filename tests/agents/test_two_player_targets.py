@@ -15,8 +15,14 @@ def _fill(buffer: GameSegmentBuffer, steps: list[tuple[float, bool, bool, int]])
     for t, (reward, term, trunc, to_play) in enumerate(steps):
         final = {0: np.array([100.0 + t], np.float32)} if trunc else {}
         buffer.add(
-            np.array([[t]], np.float32), np.array([0]), np.array([reward], np.float32), np.array([term]),
-            np.array([trunc]), np.full((1, 2), 0.5, np.float32), np.ones((1, 2), bool), final,
+            np.array([[t]], np.float32),
+            np.array([0]),
+            np.array([reward], np.float32),
+            np.array([term]),
+            np.array([trunc]),
+            np.full((1, 2), 0.5, np.float32),
+            np.ones((1, 2), bool),
+            final,
             to_play=np.array([to_play]) if buffer.two_players else None,
         )
 

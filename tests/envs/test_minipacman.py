@@ -162,7 +162,9 @@ def test_generated_mazes_are_connected_symmetric_corridors_without_dead_ends(sha
         assert np.array_equal(walls, walls[:, ::-1]), "left-right symmetric like the original map"
         assert not (walls[:-1, :-1] == 0).__and__(walls[1:, :-1] == 0).__and__(walls[:-1, 1:] == 0).__and__(
             walls[1:, 1:] == 0).any(), "corridors are one cell wide"  # fmt: skip
-        exits = {tuple(c): sum(walls[c[0] + dr, c[1] + dc] == 0 for dr, dc in ((0, 1), (1, 0), (0, -1), (-1, 0))) for c in free}
+        exits = {
+            tuple(c): sum(walls[c[0] + dr, c[1] + dc] == 0 for dr, dc in ((0, 1), (1, 0), (0, -1), (-1, 0))) for c in free
+        }
         assert min(exits.values()) >= 2, "no dead ends"
         seen, queue = {tuple(free[0])}, deque([tuple(free[0])])
         while queue:

@@ -38,37 +38,56 @@ def edited(state, field: str, index, value):
 SOKOBAN_BAD = {
     "player far away": (
         lambda s: edited(s, "scalars", sok.PLAYER_ROW, 10**9),
-        ValueError, r"scalars\[0:2\] .* inside the room"),
+        ValueError,
+        r"scalars\[0:2\] .* inside the room",
+    ),
     "player negative": (lambda s: edited(s, "scalars", sok.PLAYER_COL, -1), ValueError, r"scalars\[0:2\] .* inside the room"),
-    "player on a wall": (lambda s: edited(edited(s, "scalars", sok.PLAYER_ROW, 0), "scalars", sok.PLAYER_COL, 0),
-                         ValueError, r"floor or target cell with no box"),
+    "player on a wall": (
+        lambda s: edited(edited(s, "scalars", sok.PLAYER_ROW, 0), "scalars", sok.PLAYER_COL, 0),
+        ValueError,
+        r"floor or target cell with no box",
+    ),
     "player on a box": (
         lambda s: edited(s, "boxes", (s.scalars[0], s.scalars[1]), True),
-        ValueError, "no box|boxes in the level"),
+        ValueError,
+        "no box|boxes in the level",
+    ),
     "room code 7": (lambda s: edited(s, "room", (0, 0), 7), ValueError, r"state.room must hold only 0 \(wall\)"),
     "room negative int64": (
         lambda s: edited(s, "room", None, s.room.astype(np.int64) - 5),
-        ValueError, "state.room holds values"),
+        ValueError,
+        "state.room holds values",
+    ),
     "room float": (
         lambda s: edited(s, "room", None, s.room.astype(float)),
-        TypeError, "state.room must be an array of integers"),
+        TypeError,
+        "state.room must be an array of integers",
+    ),
     "room wrong shape": (
         lambda s: edited(s, "room", None, np.ones((8, 8), np.uint8)),
-        ValueError, r"state.room must have shape \(7, 7\)"),
+        ValueError,
+        r"state.room must have shape \(7, 7\)",
+    ),
     "box on a wall": (lambda s: edited(s, "boxes", (0, 0), True), ValueError, "box on a wall"),
     "boxes of 2": (lambda s: edited(s, "boxes", None, s.boxes.astype(np.int64) * 2), ValueError, "state.boxes must hold only"),
     "scalars short": (
         lambda s: edited(s, "scalars", None, s.scalars[:3]),
-        ValueError, r"state.scalars must have shape \(5,\)"),
+        ValueError,
+        r"state.scalars must have shape \(5,\)",
+    ),
     "scalars strings": (
         lambda s: edited(s, "scalars", None, np.array(list("abcde"))),
-        TypeError, "state.scalars must be an array"),
+        TypeError,
+        "state.scalars must be an array",
+    ),
     "steps negative": (lambda s: edited(s, "scalars", sok.STEPS, -1), ValueError, r"scalars\[2\] \(steps taken\)"),
     "on-target count": (lambda s: edited(s, "scalars", sok.ON_TARGET, 99), ValueError, r"scalars\[3\] \(boxes on targets\)"),
     "box count": (lambda s: edited(s, "scalars", sok.BOXES, 1000), ValueError, r"scalars\[4\] \(boxes in the level\)"),
     "rng state": (
         lambda s: edited(s, "np_random_state", None, {"bit_generator": "nope"}),
-        ValueError, "state.np_random_state"),
+        ValueError,
+        "state.np_random_state",
+    ),
 }
 
 
@@ -96,8 +115,10 @@ def test_sokoban_room_without_a_wall_border_keeps_the_player_inside() -> None:
 
 
 MINIPACMAN_BAD = {
-    "pacman at (40, 40)": (lambda s: edited(edited(s, "scalars", pac.PAC_ROW, 40), "scalars", pac.PAC_COL, 40),
-                           r"scalars\[0:2\] \(Pacman row, column\)"),
+    "pacman at (40, 40)": (
+        lambda s: edited(edited(s, "scalars", pac.PAC_ROW, 40), "scalars", pac.PAC_COL, 40),
+        r"scalars\[0:2\] \(Pacman row, column\)",
+    ),
     "pacman on a wall": (lambda s: edited(edited(s, "scalars", pac.PAC_ROW, 0), "scalars", pac.PAC_COL, 0), r"Pacman row"),
     "1000 ghosts": (lambda s: edited(s, "scalars", pac.NUM_GHOSTS, 1000), r"scalars\[8\] \(ghosts\)"),
     "ghost outside": (lambda s: edited(s, "ghosts", (0, 0), -3), "state.ghosts: each live ghost"),
@@ -114,7 +135,8 @@ MINIPACMAN_BAD = {
     "walls wrong shape": (lambda s: edited(s, "walls", None, np.ones((5, 5), np.uint8)), r"state.walls must have shape"),
     "ghost table of 40 rows": (
         lambda s: edited(s, "ghosts", None, np.zeros((40, 3), np.int64)),
-        r"state.ghosts must have shape"),
+        r"state.ghosts must have shape",
+    ),
     "rng negative": (lambda s: edited(s, "rng", None, np.array([-1])), "state.rng holds values"),
     "rng state": (lambda s: edited(s, "np_random_state", None, 5), "state.np_random_state"),
 }

@@ -9,7 +9,7 @@ from gymnasium.error import ResetNeeded
 from gymnasium.utils.env_checker import check_env
 
 import gym_planning  # noqa: F401  (registers the ids)
-from gym_planning.envs.tictactoe import EMPTY, O, X, TicTacToeEnv, optimal_moves, solve
+from gym_planning.envs.tictactoe import EMPTY, O, TicTacToeEnv, X, optimal_moves, solve
 
 
 def test_registered_and_passes_check_env():

@@ -23,7 +23,11 @@ def _run_worker(mode: str, folder: Path) -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     result = subprocess.run(
         [sys.executable, "-m", "tests.reliability.muzero_fault_worker", mode, str(folder)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == -signal.SIGKILL, result.stdout + result.stderr
     assert result.stdout.startswith(str(ROOT / "gym_planning")), result.stdout  # this checkout was tested

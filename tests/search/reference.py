@@ -57,7 +57,7 @@ class Node:
     discount: float = 0.0
     visits: int = 1
     value: float = 0.0
-    children: dict[int, "Node"] = field(default_factory=dict)
+    children: dict[int, Node] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.value = self.raw_value
@@ -71,7 +71,7 @@ class Node:
         child = self.children.get(action)
         return 0 if child is None else child.visits
 
-    def walk(self, parent: "Node | None" = None, action: int = -1):
+    def walk(self, parent: Node | None = None, action: int = -1):
         """Yield ``(parent, action, node)`` for this node and every node below it (depth first)."""
         yield parent, action, self
         for child_action, child in sorted(self.children.items()):
@@ -158,7 +158,7 @@ class ReferenceSearch:
         return node
 
     def run(self, root: Node) -> Node:
-        for simulation in range(self.num_simulations):
+        for _ in range(self.num_simulations):
             self.simulate(root, depth=0)
         return root
 

@@ -7,8 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from gym_planning.search import RecurrentOutput, RootOutput, Tree, gumbel_muzero_policy, muzero_policy
-from gym_planning.search import arena
+from gym_planning.search import RecurrentOutput, RootOutput, Tree, arena, gumbel_muzero_policy, muzero_policy
 
 
 def _model(num_actions: int):
@@ -60,4 +59,4 @@ def test_a_tree_built_by_hand_has_no_kernel_record() -> None:
     by_hand = Tree(**{f.name: getattr(allocated, f.name).copy() for f in dataclasses.fields(Tree)})
     assert allocated.arrays.edge_floats.shape == (1, 2, 5, 3)
     with pytest.raises(TypeError, match="Tree.allocate"):
-        by_hand.arrays
+        _ = by_hand.arrays

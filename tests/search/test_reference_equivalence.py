@@ -184,7 +184,9 @@ def test_muzero_matches_reference(
         two_player=case.two_player,
         value_bounds=value_bounds,
     )
-    noise = np.random.default_rng(case.seed).dirichlet(np.full(case.num_actions, SearchConfig.dirichlet_alpha), size=case.batch_size)
+    noise = np.random.default_rng(case.seed).dirichlet(
+        np.full(case.num_actions, SearchConfig.dirichlet_alpha), size=case.batch_size
+    )
     noise = noise if dirichlet_fraction > 0 else [None] * case.batch_size
     results = [
         reference_muzero(
@@ -217,11 +219,13 @@ def test_muzero_matches_reference(
     case=cases(),
     max_considered=st.sampled_from([1, 2, 4, 16]),
     gumbel_scale=st.sampled_from([1.0, 0.0]),
-    sigma=st.sampled_from([
-        dict(value_scale=0.1, maxvisit_init=50.0, rescale_values=True, use_mixed_value=True),
-        dict(value_scale=0.5, maxvisit_init=20.0, rescale_values=False, use_mixed_value=True),
-        dict(value_scale=0.1, maxvisit_init=50.0, rescale_values=True, use_mixed_value=False),
-    ]),
+    sigma=st.sampled_from(
+        [
+            dict(value_scale=0.1, maxvisit_init=50.0, rescale_values=True, use_mixed_value=True),
+            dict(value_scale=0.5, maxvisit_init=20.0, rescale_values=False, use_mixed_value=True),
+            dict(value_scale=0.1, maxvisit_init=50.0, rescale_values=True, use_mixed_value=False),
+        ]
+    ),
 )
 def test_gumbel_matches_reference(case: Case, max_considered: int, gumbel_scale: float, sigma: dict) -> None:
     models = case.models()
@@ -283,17 +287,35 @@ def test_compiled_and_python_model_paths_match_reference(case: Case, use_gumbel:
         out = gumbel_muzero_policy(root, recurrent_fn, case.num_simulations, **settings_)
         noise = np.random.default_rng(case.seed).gumbel(size=(case.batch_size, case.num_actions))
         results = [
-            reference_gumbel(model, states[b], logits[b].tolist(), float(values[b]), mask[b].tolist(), case.num_simulations,
-                             gumbel=noise[b].tolist(), **common)  # fmt: skip
+            reference_gumbel(
+                model,
+                states[b],
+                logits[b].tolist(),
+                float(values[b]),
+                mask[b].tolist(),
+                case.num_simulations,
+                gumbel=noise[b].tolist(),
+                **common,
+            )  # fmt: skip
             for b in range(case.batch_size)
         ]
     else:
         out = muzero_policy(root, recurrent_fn, case.num_simulations, temperature=0.0, **settings_)
-        dirichlet = np.random.default_rng(case.seed).dirichlet(np.full(case.num_actions, SearchConfig.dirichlet_alpha), size=case.batch_size)
+        dirichlet = np.random.default_rng(case.seed).dirichlet(
+            np.full(case.num_actions, SearchConfig.dirichlet_alpha), size=case.batch_size
+        )
         noise = np.zeros_like(dirichlet)
         results = [
-            reference_muzero(model, states[b], logits[b].tolist(), float(values[b]), mask[b].tolist(), case.num_simulations,
-                             noise=dirichlet[b].tolist(), **common)  # fmt: skip
+            reference_muzero(
+                model,
+                states[b],
+                logits[b].tolist(),
+                float(values[b]),
+                mask[b].tolist(),
+                case.num_simulations,
+                noise=dirichlet[b].tolist(),
+                **common,
+            )  # fmt: skip
             for b in range(case.batch_size)
         ]
     expected = expected_tree(case, results, noise)

@@ -12,8 +12,14 @@ def test_factorised_set_is_noop_plus_one_dimension_at_a_time():
     table = factorised_action_set(np.array([-1.0, 0.0]), np.array([1.0, 4.0]), levels=(1.0, 0.5))
     expected = [
         [0.0, 2.0],  # no-op = centre of the box
-        [1.0, 2.0], [-1.0, 2.0], [0.5, 2.0], [-0.5, 2.0],  # dim 0: +/-1, +/-0.5 of the half range
-        [0.0, 4.0], [0.0, 0.0], [0.0, 3.0], [0.0, 1.0],  # dim 1
+        [1.0, 2.0],
+        [-1.0, 2.0],
+        [0.5, 2.0],
+        [-0.5, 2.0],  # dim 0: +/-1, +/-0.5 of the half range
+        [0.0, 4.0],
+        [0.0, 0.0],
+        [0.0, 3.0],
+        [0.0, 1.0],  # dim 1
     ]
     np.testing.assert_allclose(table, expected)
 

@@ -253,7 +253,7 @@ class ActorProcess:
             raise RuntimeError(
                 f"the MuZero actor process ended without answering (exit code {self._process.exitcode}, "
                 f"{type(error).__name__}); with the 'spawn' start method the script that trains must guard its "
-                "entry point with `if __name__ == \"__main__\":`"
+                'entry point with `if __name__ == "__main__":`'
             ) from None
         if isinstance(message, tuple) and message and message[0] == "error":
             raise RuntimeError(f"the MuZero actor process failed:\n{message[1]}")

@@ -90,9 +90,7 @@ class StackedFrames:
         self.is_keyframe[row] = False
         stacks = observations.reshape(n_envs, self.frame_stack, *self.frame_shape)
         for env in range(n_envs):
-            shifted = previous is not None and np.array_equal(
-                stacks[env, :-1], previous[env].reshape(stacks.shape[1:])[1:]
-            )
+            shifted = previous is not None and np.array_equal(stacks[env, :-1], previous[env].reshape(stacks.shape[1:])[1:])
             if not shifted:
                 self._make_keyframe(row, env, observations[env])
         self.frames[row] = stacks[:, -1]

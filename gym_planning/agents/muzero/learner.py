@@ -72,9 +72,7 @@ def _store_chunk(
     return callback is not None
 
 
-def learn_with_actor_process(
-    model: MuZero, total_timesteps: int, callback: BaseCallback, log_interval: int | None
-) -> None:
+def learn_with_actor_process(model: MuZero, total_timesteps: int, callback: BaseCallback, log_interval: int | None) -> None:
     """Train ``model`` until ``total_timesteps`` env steps, acting in an :class:`ActorProcess`.
 
     The envs, their last observation and the search Generator go to the actor and come back at the end,

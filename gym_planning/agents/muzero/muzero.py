@@ -693,7 +693,14 @@ class MuZero(BaseAlgorithm):
         if final_obs:
             _check_finite(np.stack(list(final_obs.values())), "final observation", self.num_timesteps, list(final_obs))
         self.replay_buffer.add(
-            self._last_obs, actions, rewards, terminated, truncated, targets, legal_mask, final_obs,
+            self._last_obs,
+            actions,
+            rewards,
+            terminated,
+            truncated,
+            targets,
+            legal_mask,
+            final_obs,
             to_play=self._last_to_play,
         )
         if self.two_player:

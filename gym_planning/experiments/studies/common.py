@@ -73,7 +73,10 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[str] | None = None)
     if not rows:
         return "(no rows)"
     columns = columns or list(rows[0])
-    fmt = lambda v: f"{v:.1f}" if isinstance(v, float) else str(v)
+
+    def fmt(value: Any) -> str:
+        return f"{value:.1f}" if isinstance(value, float) else str(value)
+
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     return "\n".join(lines + ["| " + " | ".join(fmt(row.get(c, "")) for c in columns) + " |" for row in rows])
 
