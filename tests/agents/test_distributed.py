@@ -181,6 +181,7 @@ def test_bad_distributed_settings_raise(kwargs, match):
         MuZero("MlpPolicy", make_corridor(LENGTH), **kwargs)
 
 
+@pytest.mark.filterwarnings("ignore:The environment is already wrapped with a `Monitor`")
 def test_envs_that_cannot_be_split_are_refused():
     with pytest.raises(ValueError, match="at least as many envs"):
         distributed.split_env(make_vec_env("CartPole-v1", n_envs=2), 3)
