@@ -7,12 +7,12 @@ to 475 with Ray actors beside the single process.
 
 Throughput runs train CartPole-v1 (``n_envs`` = 4 per actor, ``FAST_CPU_SETTINGS``) for ``--steps`` env
 steps with ``async_actors=K, actor_backend="ray"`` on a local Ray (``--num-cpus`` logical CPUs; the setup of
-Ray and of the actors, which compile their search, is excluded: a warm-up ``learn`` of one chunk runs first).
+Ray and of the actors is excluded: rates are counted from the first stored step, after the first round).
 A record: ``{"kind", "actors", "env_steps", "wall_s", "env_steps_per_s", "gradient_steps_per_s",
 "actor_wait_share", "learner_wait_share", "reanalyse_wait_s", "actor_cpu_s", "learner_cpu_s"}``, where
 ``actor_wait_share`` is the actors' idle time (waiting for the next request with its weights) over their wall
 time, and ``learner_wait_share`` the learner's time waiting for chunks over its wall time. Time-to-threshold
-runs (``kind="threshold"``) evaluate every ``--eval-every`` env steps on 20 episodes (deterministic search)
+runs (``kind="threshold"``, 4 envs in all: 2 per actor with 2 actors) evaluate every ``--eval-every`` env steps on 20 episodes (deterministic search)
 and stop at a mean of 475: ``{"kind", "mode", "seed", "steps_to_threshold", "wall_s_to_threshold",
 "cpu_s_to_threshold"}`` (null when not reached within ``--threshold-steps``; evaluation time excluded).
 Prints a table and writes ``records.json`` under ``--out`` (default ``runs/distributed/``).
@@ -35,40 +35,60 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from gym_planning.agents.muzero import FAST_CPU_SETTINGS, MuZero, distributed
 
 ENVS_PER_ACTOR = 4
+# Time to 475: the same 4 envs in all (2 per actor with 2 actors), so that only acting apart differs.
+THRESHOLD_ENVS = 4
 THRESHOLD = 475.0
 
 
-def _model(actors: int, seed: int, **kwargs: Any) -> MuZero:
-    n_envs = ENVS_PER_ACTOR * max(actors, 1)
+def _model(actors: int, seed: int, n_envs: int, **kwargs: Any) -> MuZero:
     backend = dict(async_actors=actors, actor_backend="ray") if actors else {}
     return MuZero("MlpPolicy", make_vec_env("CartPole-v1", n_envs=n_envs, seed=seed), seed=seed,
                   **FAST_CPU_SETTINGS, **backend, **kwargs)  # fmt: skip
 
 
+class _Meter(BaseCallback):
+    """Snapshots counters and phase times at the first stored step (after the actors started and sent their
+    first chunks) and at the end, so that the rates are those of the running fleet."""
+
+    def _snapshot(self) -> dict[str, Any]:
+        model = self.model
+        return dict(time=time.perf_counter(), cpu=time.process_time(), steps=model.num_timesteps,
+                    updates=model._n_updates, actor_cpu=model.actor_cpu_seconds, phases=dict(model.phase_seconds))  # fmt: skip
+
+    def _on_training_start(self) -> None:
+        self.first: dict[str, Any] | None = None
+
+    def _on_step(self) -> bool:
+        if self.first is None:
+            self.first = self._snapshot()
+        return True
+
+    def _on_training_end(self) -> None:
+        self.last = self._snapshot()
+
+
 def throughput(actors: int, steps: int, seed: int) -> dict[str, Any]:
     """Env steps/s, gradient steps/s and wait shares of one run with ``actors`` Ray actors."""
-    model = _model(actors, seed, learning_starts=256)
-    model.learn(ENVS_PER_ACTOR * actors * model.async_chunk_steps)  # warm-up: Ray, the actors' compiled search
-    before = dict(model.phase_seconds)
-    updates, timesteps, actor_cpu = model._n_updates, model.num_timesteps, model.actor_cpu_seconds
-    cpu, start = time.process_time(), time.perf_counter()
-    model.learn(steps, reset_num_timesteps=False)
-    wall = time.perf_counter() - start
-    spent = {k: v - before.get(k, 0.0) for k, v in model.phase_seconds.items()}
-    acting = spent["search"] + spent["env"]
-    idle = spent.get("actor_idle", 0.0)
+    model = _model(actors, seed, ENVS_PER_ACTOR * actors, learning_starts=256)
+    meter = _Meter()
+    model.learn(steps, callback=meter)
+    first, last = meter.first, meter.last
+    assert first is not None
+    wall = last["time"] - first["time"]
+    spent = {k: v - first["phases"].get(k, 0.0) for k, v in last["phases"].items()}
+    acting, idle = spent["search"] + spent["env"], spent.get("actor_idle", 0.0)
     return dict(
         kind="throughput",
         actors=actors,
-        env_steps=model.num_timesteps - timesteps,
+        env_steps=last["steps"] - first["steps"],
         wall_s=round(wall, 2),
-        env_steps_per_s=round((model.num_timesteps - timesteps) / wall, 1),
-        gradient_steps_per_s=round((model._n_updates - updates) / wall, 1),
+        env_steps_per_s=round((last["steps"] - first["steps"]) / wall, 1),
+        gradient_steps_per_s=round((last["updates"] - first["updates"]) / wall, 1),
         actor_wait_share=round(idle / max(idle + acting, 1e-9), 3),
         learner_wait_share=round(spent.get("wait", 0.0) / wall, 3),
         reanalyse_wait_s=round(spent.get("reanalyse_wait", 0.0), 2),
-        actor_cpu_s=round(model.actor_cpu_seconds - actor_cpu, 1),
-        learner_cpu_s=round(time.process_time() - cpu, 1),
+        actor_cpu_s=round(last["actor_cpu"] - first["actor_cpu"], 1),
+        learner_cpu_s=round(last["cpu"] - first["cpu"], 1),
     )
 
 
@@ -105,7 +125,7 @@ class _StopAtThreshold(BaseCallback):
 
 def time_to_threshold(actors: int, seed: int, max_steps: int, every: int) -> dict[str, Any]:
     """Env steps, wall and CPU seconds to CartPole's 475 (single process when ``actors == 0``)."""
-    model = _model(actors, seed)
+    model = _model(actors, seed, THRESHOLD_ENVS)
     callback = _StopAtThreshold(every)
     model.learn(max_steps, callback=callback)
     steps, wall, cpu = callback.reached or (None, None, None)
