@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
@@ -164,7 +163,7 @@ def main() -> None:
     ray.shutdown()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "records.json").write_text(json.dumps(records, indent=2))
-    print(f"records written to {args.out / 'records.json'} ({time.strftime('%Y-%m-%d')}, {np.__name__} seeds)")
+    print(f"records written to {args.out / 'records.json'} ({time.strftime('%Y-%m-%d')})")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
@@ -189,3 +190,13 @@ def test_envs_that_cannot_be_split_are_refused():
         distributed.split_env(VecMonitor(make_vec_env("CartPole-v1", n_envs=2)), 2)
     parts = distributed.split_env(make_vec_env("CartPole-v1", n_envs=5), 2)
     assert [idx.tolist() for idx, _ in parts] == [[0, 1, 2], [3, 4]] and parts[1][1].num_envs == 2
+
+
+def test_an_error_in_an_actor_is_raised_and_ends_the_actors(local_ray):
+    from tests.agents.test_async_actors import _FailingCorridor
+
+    env = make_vec_env(lambda: gym.wrappers.TimeLimit(_FailingCorridor(LENGTH), 12), n_envs=2, seed=0)
+    model = MuZero("MlpPolicy", env, seed=0, **dict(TINY, async_actors=2, actor_backend="ray", async_chunk_steps=4))
+    with pytest.raises(ValueError, match="corridor broke at cell 2"):  # Ray's RayTaskError subclasses it
+        model.learn(400)
+    assert not [name for name in ray.util.list_named_actors() if "-selfplay-" in name]

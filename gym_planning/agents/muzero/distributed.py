@@ -179,17 +179,17 @@ class RayReanalyser:
             model._compiled.refresh()
             self._weights = self.ray.put(model._compiled.params)  # one snapshot, read by every worker
             self._version = model._n_updates
-        parts = np.array_split(np.arange(len(observations)), len(self.workers))
+        parts = [
+            (w, p) for w, p in zip(self.workers, np.array_split(np.arange(len(observations)), len(self.workers))) if len(p)
+        ]
         refs = [
-            w.targets.remote(self._weights, observations[p], None if legal_mask is None else legal_mask[p])
-            for w, p in zip(self.workers, parts)
-            if len(p)
+            w.targets.remote(self._weights, observations[p], None if legal_mask is None else legal_mask[p]) for w, p in parts
         ]
         with model._timed("reanalyse_wait"):
             try:
                 return np.concatenate(self.ray.get(refs))
             except self.ray.exceptions.RayActorError:  # a worker died: ask each part again (Ray restarts it)
-                return np.concatenate([self._part(w, p, observations, legal_mask) for w, p in zip(self.workers, parts)])
+                return np.concatenate([self._part(w, p, observations, legal_mask) for w, p in parts])
 
     def _part(self, worker: Any, part: np.ndarray, observations: np.ndarray, legal_mask: np.ndarray | None) -> np.ndarray:
         mask = None if legal_mask is None else legal_mask[part]
