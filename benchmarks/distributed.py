@@ -3,6 +3,7 @@ to 475 with Ray actors beside the single process.
 
     python -m benchmarks.distributed --quick       # 1 and 2 actors, 1,200 env steps each; no time to threshold
     python -m benchmarks.distributed               # 1 and 2 actors (2,400 steps), then time to 475: single vs 2 actors
+    python -m benchmarks.distributed --quick --actors 0 1 2 --steps 4800            # beside the single process
     python -m benchmarks.distributed --actors 1 2 4 8 --num-cpus 16 --steps 20000   # a larger machine
 
 Throughput runs train CartPole-v1 (``n_envs`` = 4 per actor, ``FAST_CPU_SETTINGS``) for ``--steps`` env
@@ -67,8 +68,8 @@ class _Meter(BaseCallback):
 
 
 def throughput(actors: int, steps: int, seed: int) -> dict[str, Any]:
-    """Env steps/s, gradient steps/s and wait shares of one run with ``actors`` Ray actors."""
-    model = _model(actors, seed, ENVS_PER_ACTOR * actors, learning_starts=256)
+    """Env steps/s, gradient steps/s and wait shares of one run with ``actors`` Ray actors (0: single process)."""
+    model = _model(actors, seed, ENVS_PER_ACTOR * max(actors, 1), learning_starts=256)
     meter = _Meter()
     model.learn(steps, callback=meter)
     first, last = meter.first, meter.last
@@ -136,9 +137,9 @@ def time_to_threshold(actors: int, seed: int, max_steps: int, every: int) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="throughput only, 1,200 env steps per run")
-    parser.add_argument("--actors", type=int, nargs="+", default=[1, 2], help="actor counts to measure")
-    parser.add_argument("--steps", type=int, default=2_400, help="env steps per throughput run")
+    parser.add_argument("--quick", action="store_true", help="throughput only (1,200 env steps per run unless --steps)")
+    parser.add_argument("--actors", type=int, nargs="+", default=[1, 2], help="actor counts to measure (0: single process)")
+    parser.add_argument("--steps", type=int, default=None, help="env steps per throughput run (default 2,400)")
     parser.add_argument("--num-cpus", type=int, default=2, help="logical CPUs of the local Ray")
     parser.add_argument("--seeds", type=int, default=1, help="seeds of the time-to-threshold runs")
     parser.add_argument("--threshold-steps", type=int, default=30_000, help="env-step budget to reach 475")
@@ -147,7 +148,7 @@ def main() -> None:
     args = parser.parse_args()
     th.set_num_threads(1)
     ray = distributed.connect(num_cpus=max(args.num_cpus, max(args.actors)))
-    steps = 1_200 if args.quick else args.steps
+    steps = args.steps or (1_200 if args.quick else 2_400)
     records = [throughput(k, steps, seed=0) for k in args.actors]
     print(f"{'actors':>6} {'env steps/s':>12} {'grad steps/s':>13} {'actors wait':>12} {'learner waits':>14}")
     for r in records:
