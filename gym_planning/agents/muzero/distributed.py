@@ -100,7 +100,8 @@ def _check_reachable(address: str) -> None:
 
 def connect(num_cpus: int) -> Any:
     """Join the Ray cluster at ``RAY_ADDRESS``, or start a local Ray with ``num_cpus`` logical CPUs, once per
-    process (a running Ray is reused); quiet: no dashboard, workers' output not forwarded, errors only."""
+    process (a Ray this process already started or joined is reused); quiet: no dashboard, workers' output
+    not forwarded, errors only."""
     ray = import_ray()
     if ray.is_initialized():
         return ray
@@ -114,7 +115,9 @@ def connect(num_cpus: int) -> Any:
             # Ray starts workers at niceness 15 to keep the driver responsive; here the workers are the
             # self-play actors, the bulk of the work, and at 15 a busy machine starves them.
             os.environ.setdefault("RAY_worker_niceness", "0")
-            ray.init(num_cpus=num_cpus, include_dashboard=False, **quiet)
+            # "local": a Ray of our own, never a running one found on the machine (another user's, on a
+            # shared machine); a cluster is joined through RAY_ADDRESS (e.g. "auto" on its head node).
+            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **quiet)
     except (ConnectionError, TimeoutError) as error:
         raise ConnectionError(f"MuZero(actor_backend='ray') cannot start or reach Ray: {error}") from None
     return ray
