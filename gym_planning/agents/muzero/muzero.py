@@ -185,7 +185,8 @@ class MuZero(BaseAlgorithm):
         a separate actor process (:mod:`gym_planning.agents.muzero.actor`) with a compiled CPU copy of the
         network, overlapping acting with the gradient steps on a machine with at least 2 cores. The envs
         move to the actor for the duration of ``learn`` (they must pickle) and come back after it. Needs a
-        compilable ``MlpPolicy`` network and search at train time.
+        compilable ``MlpPolicy`` network and search at train time. With ``actor_backend="ray"``: the number
+        (>= 1) of Ray self-play actors that split the envs.
     :param async_chunk_steps: steps of every env per chunk the actor sends; acting weights are one chunk
         old (``replay_ratio * n_envs * async_chunk_steps`` gradient steps).
     :param actor_backend: ``"process"``: ``async_actors=1`` runs in a ``multiprocessing`` child; ``"ray"``:
