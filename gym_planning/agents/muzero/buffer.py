@@ -281,18 +281,21 @@ class GameSegmentBuffer:
         self.pos = (self.pos + 1) % self.capacity
         self.full = self.full or self.pos == 0
 
-    def close_open_episodes(self, next_observations: np.ndarray | None) -> np.ndarray:
+    def close_open_episodes(self, next_observations: np.ndarray | None, envs: np.ndarray | None = None) -> np.ndarray:
         """End every episode still open at the newest row as a truncation; call it before the envs are reset
         outside an episode end (otherwise the next episode would be stitched onto the open one).
 
         :param next_observations: ``[E, *obs]`` observations that followed the newest row (the vec env's
             last observations), or None when unknown (then the cut step's targets are masked).
+        :param envs: only these env columns (a restarted distributed actor's); None: all.
         :return: ``[M]`` env indices whose episode was closed.
         """
         if self.stored_rows == 0:
             return np.zeros(0, np.int64)
         row = (self.pos - 1) % self.capacity
         open_envs = np.flatnonzero(~self.episode_end[row])
+        if envs is not None:
+            open_envs = np.intersect1d(open_envs, envs)
         self.episode_end[row, open_envs] = True
         for env in open_envs:
             if next_observations is None:

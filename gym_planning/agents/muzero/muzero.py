@@ -29,6 +29,7 @@ from stable_baselines3.common.utils import safe_mean
 from torch.nn import functional as F
 
 from gym_planning.agents.muzero.buffer import INSIDE, UNKNOWN, GameSegmentBuffer, UnrollTargets
+from gym_planning.agents.muzero.distributed import check_ray_settings, learn_with_ray_actors
 from gym_planning.agents.muzero.frames import resolve_frame_stack
 from gym_planning.agents.muzero.learner import learn_with_actor_process
 from gym_planning.agents.muzero.policies import CnnPolicy, MlpPolicy, MuZeroPolicy
@@ -100,14 +101,23 @@ def unroll_function(compile_unroll: bool, device: th.device) -> Callable[..., tu
 
 
 def _check_async_settings(
-    async_actors: int, chunk_steps: int, inference: str, search_at_train_time: bool, search_for_targets: bool
+    async_actors: int,
+    chunk_steps: int,
+    inference: str,
+    search_at_train_time: bool,
+    search_for_targets: bool,
+    actor_backend: str,
+    reanalyse_workers: int,
 ) -> None:
     """Refuse actor settings the actor process cannot serve, naming the fix."""
-    if not isinstance(async_actors, (int, np.integer)) or async_actors not in (0, 1):
+    if not isinstance(async_actors, (int, np.integer)) or async_actors < 0:
+        raise ValueError(f"async_actors must be 0 (act and learn in turn) or a number of actors >= 1; got {async_actors!r}")
+    if async_actors > 1 and actor_backend != "ray":
         raise ValueError(
             f"async_actors must be 0 (act and learn in turn) or 1 (one actor process); got {async_actors!r}: "
-            "several actors share one replay only in the distributed (Ray) version"
+            "several actors share one replay only in the distributed version: add actor_backend='ray'"
         )
+    check_ray_settings(actor_backend, async_actors, reanalyse_workers, search_for_targets)
     if not isinstance(chunk_steps, (int, np.integer)) or chunk_steps < 1:
         raise ValueError(f"async_chunk_steps must be an integer >= 1; got {chunk_steps!r}")
     if async_actors and inference == "torch":
@@ -243,9 +253,15 @@ class MuZero(BaseAlgorithm):
         a separate actor process (:mod:`gym_planning.agents.muzero.actor`) with a compiled CPU copy of the
         network, overlapping acting with the gradient steps on a machine with at least 2 cores. The envs
         move to the actor for the duration of ``learn`` (they must pickle) and come back after it. Needs a
-        compilable ``MlpPolicy`` network and search at train time.
+        compilable ``MlpPolicy`` network and search at train time. With ``actor_backend="ray"``: the number
+        (>= 1) of Ray self-play actors that split the envs.
     :param async_chunk_steps: steps of every env per chunk the actor sends; acting weights are one chunk
         old (``replay_ratio * n_envs * async_chunk_steps`` gradient steps).
+    :param actor_backend: ``"process"``: ``async_actors=1`` runs in a ``multiprocessing`` child; ``"ray"``:
+        ``async_actors >= 1`` Ray actors split the envs between them (:mod:`gym_planning.agents.muzero.distributed`,
+        the ``ray`` extra; a local Ray, or the cluster at ``RAY_ADDRESS``).
+    :param reanalyse_workers: with ``actor_backend="ray"``, Ray actors that compute the reanalysed policy
+        targets of each batch (``reanalyse_fraction``) in parallel with compiled searches; 0: the learner does.
     :param compile_unroll: on CUDA, run the training unroll (:func:`unroll`) under ``torch.compile``; on
         other devices it runs eagerly (inductor's compile time on the CPU exceeds a classic-control run).
     :param policy_kwargs: extra arguments of the policy (e.g. ``network_kwargs=dict(latent_dim=32)``).
@@ -297,6 +313,8 @@ class MuZero(BaseAlgorithm):
         inference: Literal["auto", "numba", "torch"] = "auto",
         async_actors: int = 0,
         async_chunk_steps: int = 8,
+        actor_backend: Literal["process", "ray"] = "process",
+        reanalyse_workers: int = 0,
         compile_unroll: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
@@ -318,7 +336,15 @@ class MuZero(BaseAlgorithm):
         ):
             if not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
-        _check_async_settings(async_actors, async_chunk_steps, inference, search_at_train_time, search_for_targets)
+        _check_async_settings(
+            async_actors,
+            async_chunk_steps,
+            inference,
+            search_at_train_time,
+            search_for_targets,
+            actor_backend,
+            reanalyse_workers,
+        )
         if max_depth is not None and (not isinstance(max_depth, (int, np.integer)) or max_depth < 1):
             raise ValueError(f"max_depth must be None or an integer >= 1; got {max_depth!r}")
         if priority_alpha < 0 or priority_beta < 0:
@@ -394,6 +420,10 @@ class MuZero(BaseAlgorithm):
         self.inference = inference
         self.async_actors = async_actors
         self.async_chunk_steps = async_chunk_steps
+        self.actor_backend = actor_backend
+        self.reanalyse_workers = reanalyse_workers
+        # During a learn() with reanalyse_workers: ``(observations [M, *obs], legal_mask [M, A] | None) -> [M, A]``.
+        self._reanalyser: Callable[[np.ndarray, np.ndarray | None], np.ndarray] | None = None
         self.compile_unroll = compile_unroll
         # CPU seconds of the actor process (async_actors=1), as reported with its chunks.
         self.actor_cpu_seconds = 0.0
@@ -461,7 +491,7 @@ class MuZero(BaseAlgorithm):
             return None
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_compiled", "_unroll"]
+        return [*super()._excluded_save_params(), "_compiled", "_unroll", "_reanalyser"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
@@ -797,7 +827,9 @@ class MuZero(BaseAlgorithm):
         )
         callback.on_training_start(locals(), globals())
         assert self.env is not None
-        if self.async_actors:
+        if self.async_actors and self.actor_backend == "ray":
+            learn_with_ray_actors(self, total_timesteps, callback, log_interval)
+        elif self.async_actors:
             learn_with_actor_process(self, total_timesteps, callback, log_interval)
         else:
             while self.num_timesteps < total_timesteps:
@@ -863,9 +895,12 @@ class MuZero(BaseAlgorithm):
             return targets
         b, k = np.nonzero(batch.status[:num_reanalysed] == INSIDE)
         rows, envs = batch.rows[b, k], batch.envs[b]
-        root = self._root(buffer.observations_at(rows, envs))
-        legal = buffer.legal_masks[rows, envs]
-        targets[b, k] = self._policy_targets(root, None if legal.all() else legal)
+        observations, legal = buffer.observations_at(rows, envs), buffer.legal_masks[rows, envs]
+        legal_mask = None if legal.all() else legal
+        if self._reanalyser is not None:
+            targets[b, k] = self._reanalyser(observations, legal_mask)
+        else:
+            targets[b, k] = self._policy_targets(self._root(observations), legal_mask)
         return targets
 
     def _unroll_loss(
