@@ -1,6 +1,6 @@
 """MuZero as a Stable-Baselines3 algorithm."""
 
-from gym_planning.agents.muzero.actor import Actor, ActorProcess, Chunk, SearchSettings
+from gym_planning.agents.muzero.actor import Actor, ActorProcess, Chunk
 from gym_planning.agents.muzero.buffer import GameSegmentBuffer, UnrollTargets
 from gym_planning.agents.muzero.muzero import FAST_CPU_SETTINGS, MuZero, visit_temperature_schedule
 from gym_planning.agents.muzero.policies import CnnPolicy, MlpPolicy, MuZeroPolicy
@@ -15,7 +15,6 @@ __all__ = [
     "MlpPolicy",
     "MuZero",
     "MuZeroPolicy",
-    "SearchSettings",
     "UnrollTargets",
     "visit_temperature_schedule",
 ]

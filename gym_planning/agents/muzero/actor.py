@@ -24,7 +24,7 @@ import sys
 import time
 import traceback
 from multiprocessing.connection import Connection
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import cloudpickle
 import numpy as np
@@ -33,7 +33,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from gym_planning.models.compiled import CompiledMlpModel
 from gym_planning.models.networks import MlpMuZeroNetwork
-from gym_planning.search import SearchOutput, gumbel_muzero_policy, muzero_policy
+from gym_planning.search import SearchConfig, SearchOutput, run_policy
 
 # "fork" where the platform has it (Linux): the child inherits the imported modules and compiled kernels
 # instead of importing torch and loading Numba's cache again (5 s of wall time on the 2-core machine under
@@ -41,17 +41,6 @@ from gym_planning.search import SearchOutput, gumbel_muzero_policy, muzero_polic
 # torch thread pool (torch is single-threaded there, the search compiled without ``parallel``), the
 # usual hazard of forking a process that used them. Elsewhere (macOS, Windows) "spawn".
 START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() and sys.platform == "linux" else "spawn"
-
-
-class SearchSettings(NamedTuple):
-    """The acting search's settings (MuZero's attributes of the same names)."""
-
-    search: Literal["muzero", "gumbel"]
-    num_simulations: int
-    max_depth: int | None
-    dirichlet_alpha: float
-    dirichlet_fraction: float
-    max_num_considered_actions: int
 
 
 class Chunk(NamedTuple):
@@ -99,7 +88,7 @@ class Actor:
         self,
         env: VecEnv,
         network: MlpMuZeroNetwork,
-        settings: SearchSettings,
+        settings: SearchConfig,
         rng: np.random.Generator,
         last_observation: np.ndarray,
     ):
@@ -128,18 +117,16 @@ class Actor:
 
     def _search(self, mask: np.ndarray | None, temperature: float) -> SearchOutput:
         """One exploring search over the ``E`` current observations (as ``MuZero._run_search`` at train time)."""
-        s = self.settings
         root = self.compiled.root(self.last_observation)
-        if s.search == "gumbel":
-            return gumbel_muzero_policy(
-                root, self.compiled.recurrent_fn, s.num_simulations, legal_mask=mask, max_depth=s.max_depth,
-                rng=self.rng, max_num_considered_actions=s.max_num_considered_actions, gumbel_scale=1.0,
-            )  # fmt: skip
-        return muzero_policy(
-            root, self.compiled.recurrent_fn, s.num_simulations, legal_mask=mask, max_depth=s.max_depth,
-            rng=self.rng, dirichlet_alpha=s.dirichlet_alpha, dirichlet_fraction=s.dirichlet_fraction,
+        return run_policy(
+            self.settings,
+            root,
+            self.compiled.recurrent_fn,
+            legal_mask=mask,
+            rng=self.rng,
+            explore=True,
             temperature=temperature,
-        )  # fmt: skip
+        )
 
     def collect(self, num_steps: int, *, temperature: float) -> Chunk:
         """Step every env ``num_steps`` times, acting by search at visit temperature ``temperature``."""
@@ -215,7 +202,7 @@ class ActorProcess:
         self,
         env: VecEnv,
         network: MlpMuZeroNetwork,
-        settings: SearchSettings,
+        settings: SearchConfig,
         rng: np.random.Generator,
         last_observation: np.ndarray,
     ):

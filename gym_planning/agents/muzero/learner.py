@@ -17,22 +17,16 @@ from typing import TYPE_CHECKING
 
 from stable_baselines3.common.callbacks import BaseCallback
 
-from gym_planning.agents.muzero.actor import ActorProcess, Chunk, SearchSettings
+from gym_planning.agents.muzero.actor import ActorProcess, Chunk
+from gym_planning.search import SearchConfig
 
 if TYPE_CHECKING:
     from gym_planning.agents.muzero.muzero import MuZero
 
 
-def search_settings(model: MuZero) -> SearchSettings:
-    """The acting search's settings of ``model``."""
-    return SearchSettings(
-        search=model.search,
-        num_simulations=model.num_simulations,
-        max_depth=model.max_depth,
-        dirichlet_alpha=model.dirichlet_alpha,
-        dirichlet_fraction=model.dirichlet_fraction,
-        max_num_considered_actions=model.max_num_considered_actions,
-    )
+def search_settings(model: MuZero) -> SearchConfig:
+    """The acting search's settings of ``model`` (its :class:`~gym_planning.search.SearchConfig`)."""
+    return model.search_config
 
 
 def _request(actor: ActorProcess, model: MuZero, remaining_steps: int) -> None:

@@ -19,9 +19,9 @@ import cloudpickle
 import numpy as np
 import torch as th
 
-from gym_planning.agents.muzero.actor import Actor, Chunk, SearchSettings
+from gym_planning.agents.muzero.actor import Actor, Chunk
 from gym_planning.models.compiled import CompiledMlpModel
-from gym_planning.search import gumbel_muzero_policy, muzero_policy
+from gym_planning.search import SearchConfig, run_policy
 
 INSTALL_HINT = "pip install gym-planning[ray]"
 
@@ -91,24 +91,14 @@ class SelfPlayWorker:
 
 def reanalyse_targets(
     compiled: CompiledMlpModel,
-    settings: SearchSettings,
+    settings: SearchConfig,
     observations: np.ndarray,
     legal_mask: np.ndarray | None,
     rng: np.random.Generator,
 ) -> np.ndarray:
     """``[M, A]`` policy targets by a search without exploration noise (``MuZero._policy_targets``)."""
     root = compiled.root(observations)
-    s = settings
-    if s.search == "gumbel":
-        output = gumbel_muzero_policy(
-            root, compiled.recurrent_fn, s.num_simulations, legal_mask=legal_mask, max_depth=s.max_depth, rng=rng,
-            max_num_considered_actions=s.max_num_considered_actions, gumbel_scale=0.0,
-        )  # fmt: skip
-    else:
-        output = muzero_policy(
-            root, compiled.recurrent_fn, s.num_simulations, legal_mask=legal_mask, max_depth=s.max_depth, rng=rng,
-            dirichlet_alpha=s.dirichlet_alpha, dirichlet_fraction=0.0, temperature=1.0,
-        )  # fmt: skip
+    output = run_policy(settings, root, compiled.recurrent_fn, legal_mask=legal_mask, rng=rng, explore=False, temperature=1.0)
     return output.action_weights
 
 
