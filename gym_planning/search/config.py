@@ -18,6 +18,7 @@ import numpy as np
 
 from gym_planning.search.base import RecurrentFn, RootOutput, SearchOutput
 from gym_planning.search.checks import integer_setting, setting, value_bounds_setting
+from gym_planning.search.compiled_model import JitRecurrentFn
 from gym_planning.search.policies import gumbel_muzero_policy, muzero_policy
 
 __all__ = ["POLICIES", "SearchConfig", "run_policy"]
@@ -81,7 +82,7 @@ class SearchConfig:
 def run_policy(
     config: SearchConfig,
     root: RootOutput,
-    recurrent_fn: RecurrentFn,
+    recurrent_fn: RecurrentFn | JitRecurrentFn,
     *,
     legal_mask: Any = None,
     rng: np.random.Generator | int | None = None,
@@ -92,7 +93,8 @@ def run_policy(
 
     :param config: the settings.
     :param root: the model's output at the B roots (``prior_logits [B, A]``, ``value [B]``, embedding).
-    :param recurrent_fn: ``(embedding, action [B]) -> (RecurrentOutput, new_embedding)``.
+    :param recurrent_fn: ``(embedding, action [B]) -> (RecurrentOutput, new_embedding)``, or a compiled
+        :class:`JitRecurrentFn`.
     :param legal_mask: ``[B, A]`` bool, True = legal, at the roots (None: all legal).
     :param rng: numpy Generator or seed for the noise and sampled actions.
     :param explore: add the root noise (Dirichlet or Gumbel, as configured); False searches without it
