@@ -8,17 +8,13 @@ spelling (``lin_0.001`` stays a string) so the file reads like the tuned one; :f
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import yaml
 
-from gym_planning.hyperparams import ALGORITHMS, Hyperparams, check_keywords, env_ids, linear_schedule, load_hyperparams
-
-ENV_KEYS = ("env_kwargs",)
-"""Keys of an entry that configure the env rather than the algorithm (passed to ``gym.make``)."""
+from gym_planning.hyperparams import ALGORITHMS, Hyperparams, env_ids, load_hyperparams, resolve_entry, tuned_entry
 
 
 @dataclass(frozen=True)
@@ -70,11 +66,6 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
     return overrides
 
 
-def _tuned_entry(algo: str, env_id: str) -> dict[str, Any]:
-    text = resources.files("gym_planning.hyperparams").joinpath(f"{algo}.yml").read_text()
-    return dict((yaml.safe_load(text) or {})[env_id])
-
-
 def _conf_entry(conf: str | Path, env_id: str) -> dict[str, Any]:
     table = yaml.safe_load(Path(conf).read_text()) or {}
     if env_id not in table:
@@ -109,7 +100,7 @@ def resolve_config(
             f"no tuned {algo} settings for env {env_id!r} (gym_planning/hyperparams/{algo}.yml); envs with settings: "
             f"{env_ids(algo)}; or give the settings in a file: --conf FILE (YAML keyed by env id, as {algo}.yml)"
         )
-    entry = _tuned_entry(algo, env_id) if tuned else {}
+    entry = tuned_entry(algo, env_id) if tuned else {}
     entry.update(_conf_entry(conf, env_id) if conf is not None else {})
     entry.update(overrides or {})
     if n_timesteps is not None:
@@ -126,16 +117,6 @@ def settings_of(config: RunConfig) -> Hyperparams:
     if config.env_id in env_ids(config.algo):
         return load_hyperparams(config.algo, config.env_id, entry)
     where = f"settings of {config.algo} on {config.env_id!r}"
-    check_keywords(config.algo, entry, where)
     if "n_timesteps" not in entry:
         raise ValueError(f"{where} lack n_timesteps (add it to the --conf entry or pass --n-timesteps)")
-    run = {key: entry.pop(key) for key in ("n_envs", "policy", "normalize") if key in entry}
-    n_timesteps = int(entry.pop("n_timesteps"))
-    kwargs = {key: _schedule(value) for key, value in entry.items()}
-    return Hyperparams(algo=config.algo, env_id=config.env_id, n_timesteps=n_timesteps, kwargs=kwargs, **run)
-
-
-def _schedule(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith("lin_"):
-        return linear_schedule(float(value[len("lin_") :]))
-    return value
+    return resolve_entry(config.algo, config.env_id, entry, where)

@@ -129,6 +129,16 @@ def load_hyperparams(algo: str, env_id: str, overrides: dict[str, Any] | None = 
         key the algorithm does not take (naming the valid keys), or an env_wrapper path that does not import.
     :raises TypeError: env_kwargs / eval_env_kwargs that are not mappings, env_wrapper items of the wrong shape.
     """
+    where = f"gym_planning/hyperparams/{algo}.yml[{env_id!r}]"
+    entry = {**tuned_entry(algo, env_id), **(overrides or {})}
+    return resolve_entry(algo, env_id, entry, where, keys_where=f"{where} with overrides {overrides or {}}")
+
+
+def tuned_entry(algo: str, env_id: str) -> dict[str, Any]:
+    """A copy of ``algo``'s YAML entry for ``env_id`` as written (``lin_`` schedules still strings).
+
+    :raises ValueError: an unknown algorithm, or an env id without an entry (naming those that have one).
+    """
     _check_algo(algo)
     table = _table(algo)
     if env_id not in table:
@@ -136,9 +146,17 @@ def load_hyperparams(algo: str, env_id: str, overrides: dict[str, Any] | None = 
             f"no tuned {algo} settings for env {env_id!r} in gym_planning/hyperparams/{algo}.yml; "
             f"envs with settings: {sorted(table)}"
         )
-    entry = {**table[env_id], **(overrides or {})}
-    check_keywords(algo, entry, f"gym_planning/hyperparams/{algo}.yml[{env_id!r}] with overrides {overrides or {}}")
-    where = f"gym_planning/hyperparams/{algo}.yml[{env_id!r}]"
+    return dict(table[env_id])
+
+
+def resolve_entry(algo: str, env_id: str, entry: dict[str, Any], where: str, keys_where: str | None = None) -> Hyperparams:
+    """An entry in the YAML layout (from the tuned file, a ``--conf`` file or both) as :class:`Hyperparams`:
+    keys checked against ``algo``, run keys split off, wrappers imported, schedules built.
+
+    :param where: names the entry in error messages; ``keys_where`` replaces it for an unknown key.
+    """
+    check_keywords(algo, entry, keys_where or where)
+    entry = dict(entry)
     run = {key: entry.pop(key) for key in RUN_KEYS if key in entry}
     if "n_timesteps" not in run:
         raise ValueError(f"{where} lacks n_timesteps")
@@ -257,4 +275,6 @@ __all__ = [
     "make_env",
     "make_eval_env",
     "make_training_env",
+    "resolve_entry",
+    "tuned_entry",
 ]

@@ -16,7 +16,6 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from gym_planning.agents.muzero import MuZero
 from gym_planning.agents.muzero.actor import Actor
-from gym_planning.agents.muzero.learner import search_settings
 from gym_planning.agents.muzero.muzero import unroll, unroll_function
 from tests.agents.corridor import Corridor, make_corridor
 from tests.agents.test_muzero import LENGTH, TINY, _returns
@@ -49,7 +48,7 @@ def test_actor_acts_as_the_single_process_loop():
     env = make_vec_env(lambda: make_corridor(LENGTH), n_envs=3, seed=1)
     observation = env.reset()
     actor_rng = np.random.default_rng(11)
-    actor = Actor(env, model.policy.network, search_settings(model), actor_rng, observation)
+    actor = Actor(env, model.policy.network, model.search_config, actor_rng, observation)
     actor.set_weights(7, model._compiled.params.copy())
     model.search_rng = np.random.default_rng(11)
     model._current_progress_remaining = 1.0
@@ -71,7 +70,7 @@ def test_actor_acts_as_the_single_process_loop():
 def test_actor_refuses_foreign_weights_and_collecting_without_weights():
     model = MuZero("MlpPolicy", make_corridor(LENGTH), seed=0, **TINY)
     env = make_vec_env(lambda: make_corridor(LENGTH), n_envs=1, seed=0)
-    actor = Actor(env, model.policy.network, search_settings(model), np.random.default_rng(0), env.reset())
+    actor = Actor(env, model.policy.network, model.search_config, np.random.default_rng(0), env.reset())
     with pytest.raises(RuntimeError, match="set_weights"):
         actor.collect(1, temperature=1.0)
     with pytest.raises(ValueError, match="do not fit"):

@@ -164,12 +164,10 @@ class RayReanalyser:
     """
 
     def __init__(self, ray: Any, model: MuZero, num_workers: int):
-        from gym_planning.agents.muzero.learner import search_settings  # learner imports muzero imports this
-
         self.ray, self.model = ray, model
         network = copy.deepcopy(model.policy.network).cpu()
         seeds = np.random.SeedSequence(model.seed).spawn(num_workers)
-        self.payloads = [ray.put(cloudpickle.dumps((network, search_settings(model), seed))) for seed in seeds]
+        self.payloads = [ray.put(cloudpickle.dumps((network, model.search_config, seed))) for seed in seeds]
         self.workers = [_remote(ReanalyseWorker).remote([payload]) for payload in self.payloads]
         self._version = -1
         self._weights: Any = None
@@ -258,7 +256,6 @@ class _Fleet:
     """The self-play actors of one learn(): requests, answers, restarts and the actors' bookkeeping."""
 
     def __init__(self, ray: Any, model: MuZero):
-        from gym_planning.agents.muzero.learner import search_settings  # learner imports muzero imports this
 
         assert model.env is not None and model._last_obs is not None
         self.ray, self.model = ray, model
@@ -269,7 +266,7 @@ class _Fleet:
         if len(self.parts) > 1:
             seeds = np.random.SeedSequence(int(model.search_rng.integers(2**63))).spawn(len(self.parts) - 1)
             rngs += [np.random.default_rng(seed) for seed in seeds]
-        network, settings = copy.deepcopy(model.policy.network).cpu(), search_settings(model)
+        network, settings = copy.deepcopy(model.policy.network).cpu(), model.search_config
         # The driver holds the constructor arguments, so that Ray still has them when it restarts an actor.
         self.payloads = [
             ray.put(cloudpickle.dumps((env, network, settings, rng, model._last_obs[idx])))

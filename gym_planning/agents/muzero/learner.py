@@ -18,15 +18,9 @@ from typing import TYPE_CHECKING
 from stable_baselines3.common.callbacks import BaseCallback
 
 from gym_planning.agents.muzero.actor import ActorProcess, Chunk
-from gym_planning.search import SearchConfig
 
 if TYPE_CHECKING:
     from gym_planning.agents.muzero.muzero import MuZero
-
-
-def search_settings(model: MuZero) -> SearchConfig:
-    """The acting search's settings of ``model`` (its :class:`~gym_planning.search.SearchConfig`)."""
-    return model.search_config
 
 
 def _request(actor: ActorProcess, model: MuZero, remaining_steps: int) -> None:
@@ -74,7 +68,7 @@ def learn_with_actor_process(model: MuZero, total_timesteps: int, callback: Base
     """
     assert model.env is not None and model._last_obs is not None
     cpu_before = model.actor_cpu_seconds
-    actor = ActorProcess(model.env, model.policy.network, search_settings(model), model.search_rng, model._last_obs)
+    actor = ActorProcess(model.env, model.policy.network, model.search_config, model.search_rng, model._last_obs)
     with actor:
         _request(actor, model, total_timesteps - model.num_timesteps)
         running = True
