@@ -11,6 +11,15 @@ from gym_planning.search.config import SearchConfig, run_policy
 from gym_planning.search.embeddings import EmbeddingStore
 from gym_planning.search.policies import gumbel_muzero_policy, muzero_policy, root_completed_qvalues
 from gym_planning.search.qtransforms import MASKED_LOGIT, softmax_rows
+from gym_planning.search.sampled import (
+    SampledRecurrentFn,
+    SampledRecurrentOutput,
+    SampledRootOutput,
+    SampledSearchOutput,
+    gaussian_candidates,
+    sampled_prior_logits,
+    sampled_search,
+)
 from gym_planning.search.seq_halving import considered_visits_sequence
 from gym_planning.search.simulation import GUMBEL, MUZERO, gumbel_completed_q
 from gym_planning.search.tree import NO_PARENT, ROOT_INDEX, UNVISITED, SearchSummary, Tree, TreeArrays
@@ -26,6 +35,10 @@ __all__ = [
     "RecurrentFn",
     "RecurrentOutput",
     "RootOutput",
+    "SampledRecurrentFn",
+    "SampledRecurrentOutput",
+    "SampledRootOutput",
+    "SampledSearchOutput",
     "SearchConfig",
     "SearchOutput",
     "SearchSummary",
@@ -33,11 +46,14 @@ __all__ = [
     "TreeArrays",
     "UNVISITED",
     "considered_visits_sequence",
+    "gaussian_candidates",
     "gumbel_completed_q",
     "gumbel_muzero_policy",
     "muzero_policy",
     "root_completed_qvalues",
     "run_policy",
+    "sampled_prior_logits",
+    "sampled_search",
     "softmax_rows",
     "to_numpy",
 ]
