@@ -26,6 +26,8 @@ class NumbaVectorEnv(VectorEnv):
     """
 
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+    single_observation_space: spaces.Box
+    single_action_space: spaces.Discrete
 
     def __init__(self, num_envs: int, single_observation_space: spaces.Box, single_action_space: spaces.Discrete) -> None:
         if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:

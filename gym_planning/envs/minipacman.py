@@ -7,7 +7,7 @@ games in one compiled call. Game rules follow DeepMind's ``PillEater`` (REFERENC
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -67,7 +67,7 @@ class MinipacmanState(NamedTuple):
     ghosts: np.ndarray
     scalars: np.ndarray
     rng: np.ndarray
-    np_random_state: dict
+    np_random_state: Mapping[str, Any]
 
 
 def _check_config(mode, task, num_mazes, split, maze, maze_shape, observation_type, max_steps):
@@ -138,6 +138,8 @@ class MinipacmanEnv(gym.Env[np.ndarray, np.int64]):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 8}
+    observation_space: spaces.Box
+    action_space: spaces.Discrete
 
     def __init__(self, render_mode: str | None = None, *, mode: str = "regular", task: MinipacmanTask | None = None,
                  num_mazes: int | None = None, split: str = "train", maze: np.ndarray | None = None,
@@ -147,7 +149,7 @@ class MinipacmanEnv(gym.Env[np.ndarray, np.int64]):
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         self._task, self._split_id, self._fixed_maze, shape, self.observation_space = _check_config(
             mode, task, num_mazes, split, maze, maze_shape, observation_type, max_steps)  # fmt: skip
-        self.task = MinipacmanTask(*self._task[:5], *(bool(x) for x in self._task[5:8]), int(self._task[8]))
+        self.task = MinipacmanTask._make([*self._task[:5], *(bool(x) for x in self._task[5:8]), int(self._task[8])])
         self.action_space = spaces.Discrete(len(ACTION_MEANINGS))
         self.render_mode, self.max_steps, self.render_scale = render_mode, int(max_steps), int(render_scale)
         self.num_mazes, self.observation_type = num_mazes, observation_type
@@ -181,7 +183,7 @@ class MinipacmanEnv(gym.Env[np.ndarray, np.int64]):
                                self.observation_type == "planes", obs)  # fmt: skip
         return obs, {"maze_index": maze_index}
 
-    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+    def step(self, action: int | np.integer) -> tuple[np.ndarray, float, bool, bool, dict]:
         """Applies one of the 5 actions; returns ``(obs, reward, terminated, truncated, info)``."""
         index = action_index(action)
         if not 0 <= index < 5:

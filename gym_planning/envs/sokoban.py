@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -82,7 +82,7 @@ class SokobanState(NamedTuple):
     room: np.ndarray
     boxes: np.ndarray
     scalars: np.ndarray
-    np_random_state: dict
+    np_random_state: Mapping[str, Any]
 
 
 class _LevelSource:
@@ -114,7 +114,8 @@ class _LevelSource:
             self.bank_player = np.zeros((banked, 2), dtype=np.int64)
             self.bank_ready = np.zeros(banked, dtype=np.bool_)
         self.num_levels = len(self.bank_room) if len(self.bank_room) else None
-        self.shape = self.bank_room.shape[1:] if levels_dir is not None else tuple(dim_room)
+        height, width = self.bank_room.shape[1:] if levels_dir is not None else dim_room
+        self.shape: tuple[int, int] = (height, width)
 
     def load(self, level_index: int, room: np.ndarray, boxes: np.ndarray, scalars: np.ndarray) -> None:
         """Writes level ``level_index`` into the game arrays."""
@@ -168,6 +169,8 @@ class SokobanEnv(gym.Env[np.ndarray, np.int64]):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 8}
+    observation_space: spaces.Box
+    action_space: spaces.Discrete
 
     def __init__(self, render_mode: str | None = None, *, dim_room: tuple[int, int] = (10, 10), num_boxes: int = 4,
                  max_steps: int = 120, num_levels: int | None = None, split: str = "train",
@@ -201,7 +204,7 @@ class SokobanEnv(gym.Env[np.ndarray, np.int64]):
         self.levels.load(level_index, self._room, self._boxes, self._scalars)
         return self._observation(), {"level_index": level_index}
 
-    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+    def step(self, action: int | np.integer) -> tuple[np.ndarray, float, bool, bool, dict]:
         """Applies one of the 9 actions; returns ``(obs, reward, terminated, truncated, info)``."""
         index = action_index(action)
         if not 0 <= index < 9:

@@ -171,7 +171,7 @@ class TicTacToeEnv(gym.Env):
         self._board = np.full(9, EMPTY, np.int8)
         self._needs_reset = False
         if self.opponent is not None and self.agent_player == O:
-            self._opponent_move()
+            self._opponent_move(self.opponent)
         return self._observation(), self._info()
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
@@ -182,7 +182,7 @@ class TicTacToeEnv(gym.Env):
         mover = player_to_move(self._board)
         self._board[cell] = mover
         if self.opponent is not None and not self._is_over():
-            self._opponent_move()
+            self._opponent_move(self.opponent)
         terminated = self._is_over()
         self._needs_reset = terminated
         line = winner(self._board)
@@ -227,10 +227,10 @@ class TicTacToeEnv(gym.Env):
             raise ValueError(f"illegal move {int(action)}: the cell is taken (see info['legal_mask'])")
         return int(action)
 
-    def _opponent_move(self) -> None:
-        cell = self.opponent.select_action(self._board.copy(), self.np_random)
+    def _opponent_move(self, opponent: TicTacToeOpponent) -> None:
+        cell = opponent.select_action(self._board.copy(), self.np_random)
         if not 0 <= cell < 9 or self._board[cell] != EMPTY:
-            raise ValueError(f"opponent {self.opponent!r} chose illegal move {cell!r} on {self._board.tolist()}")
+            raise ValueError(f"opponent {opponent!r} chose illegal move {cell!r} on {self._board.tolist()}")
         self._board[cell] = player_to_move(self._board)
 
     def _observation(self) -> np.ndarray:
