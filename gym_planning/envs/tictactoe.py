@@ -165,7 +165,7 @@ class TicTacToeEnv(gym.Env):
         """2 when the caller plays both sides (``opponent=None``: self-play), 1 against a built-in opponent."""
         return 2 if self.opponent is None else 1
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Start a new game (the opponent opens it when the agent plays O)."""
         super().reset(seed=seed)
         self._board = np.full(9, EMPTY, np.int8)
@@ -174,7 +174,7 @@ class TicTacToeEnv(gym.Env):
             self._opponent_move(self.opponent)
         return self._observation(), self._info()
 
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Mark ``action`` for the player to move (then the opponent's reply, if any)."""
         if self._needs_reset:
             raise ResetNeeded("Call reset() before step() (the game is over or has not started)")
