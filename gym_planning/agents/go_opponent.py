@@ -7,12 +7,12 @@ rng)`` object.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from gym_planning.models.go import GoPerfectModel
-from gym_planning.search import SearchConfig, run_policy
+from gym_planning.search import RecurrentFn, SearchConfig, run_policy
 
 __all__ = ["GoSearchOpponent"]
 
@@ -56,7 +56,10 @@ class GoSearchOpponent:
         """The move a search from ``state`` picks (Gumbel noise and rollouts drawn from ``rng``)."""
         model = GoPerfectModel(num_rollouts=self.num_rollouts, rng=rng)
         root, legal_mask = model.root([state]), model.legal_masks([state])
-        output = run_policy(self.search_config, root, model.recurrent, legal_mask=legal_mask, rng=rng)
+        # GoPerfectModel.recurrent takes a sequence of game states, not every Embedding: the search only hands it
+        # embeddings gathered from root()'s list of states (and its own outputs, lists too).
+        recurrent_fn = cast(RecurrentFn, model.recurrent)
+        output = run_policy(self.search_config, root, recurrent_fn, legal_mask=legal_mask, rng=rng)
         return int(output.action[0])
 
     def __repr__(self) -> str:

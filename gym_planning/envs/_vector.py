@@ -26,6 +26,8 @@ class NumbaVectorEnv(VectorEnv):
     """
 
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+    single_observation_space: spaces.Box
+    single_action_space: spaces.Discrete
 
     def __init__(self, num_envs: int, single_observation_space: spaces.Box, single_action_space: spaces.Discrete) -> None:
         if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
@@ -44,7 +46,7 @@ class NumbaVectorEnv(VectorEnv):
         self._terminated = np.zeros(n, dtype=np.bool_)
         self._truncated = np.zeros(n, dtype=np.bool_)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Starts a new episode in every game; ``seed`` seeds ``np_random``, which seeds the N game generators."""
         if seed is not None and not isinstance(seed, (int, np.integer)):
             raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
@@ -54,7 +56,7 @@ class NumbaVectorEnv(VectorEnv):
         self._run(np.zeros(self.num_envs, dtype=np.int64))
         return self._obs.copy(), {}
 
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Steps the N games with ``actions [N]`` (ints in ``[0, A)``); returns copies of the batched outputs."""
         actions = np.asarray(actions)
         if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer):

@@ -7,7 +7,7 @@ games in one compiled call. Game rules follow DeepMind's ``PillEater`` (REFERENC
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -67,10 +67,12 @@ class MinipacmanState(NamedTuple):
     ghosts: np.ndarray
     scalars: np.ndarray
     rng: np.ndarray
-    np_random_state: dict
+    np_random_state: Mapping[str, Any]
 
 
-def _check_config(mode, task, num_mazes, split, maze, maze_shape, observation_type, max_steps):
+def _check_config(mode: str, task: MinipacmanTask | None, num_mazes: int | None, split: str, maze: np.ndarray | None,
+                  maze_shape: tuple[int, int], observation_type: str,
+                  max_steps: int) -> tuple[np.ndarray, int, np.ndarray, tuple[int, int], spaces.Box]:  # fmt: skip
     """Validates the shared constructor arguments; returns ``(task array, split id, fixed maze, shape, obs space)``."""
     if task is None:
         if mode not in TASKS:
@@ -89,17 +91,17 @@ def _check_config(mode, task, num_mazes, split, maze, maze_shape, observation_ty
         border = np.concatenate([fixed[0], fixed[-1], fixed[:, 0], fixed[:, -1]]) if fixed.ndim == 2 else fixed
         if fixed.ndim != 2 or fixed.max() > 1 or not border.all() or (fixed == 0).sum() < 2:
             raise ValueError("maze must be a 2-D array of 0 (free) and 1 (wall) with a wall border and >= 2 free cells")
-        shape = fixed.shape
+        height, width = fixed.shape
     else:
         fixed = np.zeros((0, 0), dtype=np.uint8)
         if len(maze_shape) != 2 or min(maze_shape) < 5 or maze_shape[0] % 2 == 0 or maze_shape[1] % 2 == 0:
             raise ValueError(f"maze_shape must be (height, width), both odd and >= 5, got {maze_shape!r}")
-        shape = tuple(maze_shape)
+        height, width = maze_shape
     if observation_type not in OBSERVATION_TYPES:
         raise ValueError(f"observation_type must be one of {OBSERVATION_TYPES}, got {observation_type!r}")
     channels, high = (3, 255) if observation_type == "rgb" else (core.NUM_PLANES, 1)
-    space = spaces.Box(0, high, (*shape, channels), dtype=np.uint8)
-    return task.as_array(), _split_id(split), fixed, shape, space
+    space = spaces.Box(0, high, (height, width, channels), dtype=np.uint8)
+    return task.as_array(), _split_id(split), fixed, (height, width), space
 
 
 class MinipacmanEnv(gym.Env[np.ndarray, np.int64]):
@@ -138,6 +140,8 @@ class MinipacmanEnv(gym.Env[np.ndarray, np.int64]):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 8}
+    observation_space: spaces.Box
+    action_space: spaces.Discrete
 
     def __init__(self, render_mode: str | None = None, *, mode: str = "regular", task: MinipacmanTask | None = None,
                  num_mazes: int | None = None, split: str = "train", maze: np.ndarray | None = None,
@@ -147,7 +151,7 @@ class MinipacmanEnv(gym.Env[np.ndarray, np.int64]):
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         self._task, self._split_id, self._fixed_maze, shape, self.observation_space = _check_config(
             mode, task, num_mazes, split, maze, maze_shape, observation_type, max_steps)  # fmt: skip
-        self.task = MinipacmanTask(*self._task[:5], *(bool(x) for x in self._task[5:8]), int(self._task[8]))
+        self.task = MinipacmanTask._make([*self._task[:5], *(bool(x) for x in self._task[5:8]), int(self._task[8])])
         self.action_space = spaces.Discrete(len(ACTION_MEANINGS))
         self.render_mode, self.max_steps, self.render_scale = render_mode, int(max_steps), int(render_scale)
         self.num_mazes, self.observation_type = num_mazes, observation_type
@@ -163,7 +167,7 @@ class MinipacmanEnv(gym.Env[np.ndarray, np.int64]):
         """The current level (1 at reset)."""
         return int(self._scalars[core.LEVEL])
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """New episode at level 1 on a maze drawn from ``np_random`` (or ``options["maze_index"]``)."""
         super().reset(seed=seed)
         limit = self.num_mazes or _UNLIMITED
@@ -181,7 +185,7 @@ class MinipacmanEnv(gym.Env[np.ndarray, np.int64]):
                                self.observation_type == "planes", obs)  # fmt: skip
         return obs, {"maze_index": maze_index}
 
-    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+    def step(self, action: int | np.integer) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Applies one of the 5 actions; returns ``(obs, reward, terminated, truncated, info)``."""
         index = action_index(action)
         if not 0 <= index < 5:

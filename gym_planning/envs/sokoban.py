@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -39,7 +39,7 @@ _SALT = 0x50C0BA4  # separates Sokoban level seeds from other games'
 _UNLIMITED = 2**62  # level indices drawn below this when the level set is not restricted
 
 
-def load_boxoban_levels(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def load_boxoban_levels(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Reads every ``*.txt`` level file under ``path`` (Boxoban format; files sorted by name).
 
     Format: levels separated by lines starting with ``;``; ``#`` wall, space floor, ``.`` target,
@@ -82,15 +82,16 @@ class SokobanState(NamedTuple):
     room: np.ndarray
     boxes: np.ndarray
     scalars: np.ndarray
-    np_random_state: dict
+    np_random_state: Mapping[str, Any]
 
 
 class _LevelSource:
     """Where levels come from: a bank of ``num_levels`` levels (generated on first use, or read from files) or,
     with ``num_levels=None``, a fresh level from each drawn index. Shared by the single and the vector env."""
 
-    def __init__(self, dim_room, num_boxes, num_levels, split, levels_dir, num_gen_steps, p_change_direction,
-                 max_explored_states, max_depth) -> None:  # fmt: skip
+    def __init__(self, dim_room: tuple[int, int], num_boxes: int, num_levels: int | None, split: str,
+                 levels_dir: str | os.PathLike[str] | None, num_gen_steps: int | None, p_change_direction: float,
+                 max_explored_states: int, max_depth: int) -> None:  # fmt: skip
         self.split_id = _split_id(split)
         if len(dim_room) != 2 or min(dim_room) < 3:
             raise ValueError(f"dim_room must be (height, width) with both >= 3, got {dim_room!r}")
@@ -114,7 +115,8 @@ class _LevelSource:
             self.bank_player = np.zeros((banked, 2), dtype=np.int64)
             self.bank_ready = np.zeros(banked, dtype=np.bool_)
         self.num_levels = len(self.bank_room) if len(self.bank_room) else None
-        self.shape = self.bank_room.shape[1:] if levels_dir is not None else tuple(dim_room)
+        height, width = self.bank_room.shape[1:] if levels_dir is not None else dim_room
+        self.shape: tuple[int, int] = (height, width)
 
     def load(self, level_index: int, room: np.ndarray, boxes: np.ndarray, scalars: np.ndarray) -> None:
         """Writes level ``level_index`` into the game arrays."""
@@ -168,10 +170,12 @@ class SokobanEnv(gym.Env[np.ndarray, np.int64]):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 8}
+    observation_space: spaces.Box
+    action_space: spaces.Discrete
 
     def __init__(self, render_mode: str | None = None, *, dim_room: tuple[int, int] = (10, 10), num_boxes: int = 4,
                  max_steps: int = 120, num_levels: int | None = None, split: str = "train",
-                 observation_type: str = "rgb", levels_dir: str | os.PathLike | None = None,
+                 observation_type: str = "rgb", levels_dir: str | os.PathLike[str] | None = None,
                  num_gen_steps: int | None = None, p_change_direction: float = 0.35,
                  max_explored_states: int = 50_000, max_depth: int = 300, render_scale: int = 16) -> None:  # fmt: skip
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -188,7 +192,7 @@ class SokobanEnv(gym.Env[np.ndarray, np.int64]):
         self._boxes = np.zeros(self.levels.shape, dtype=np.bool_)
         self._scalars = np.zeros(core.NUM_SCALARS, dtype=np.int64)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Loads a level drawn from ``np_random`` (or ``options["level_index"]``); info holds ``level_index``."""
         super().reset(seed=seed)
         limit = self.levels.num_levels or _UNLIMITED
@@ -201,7 +205,7 @@ class SokobanEnv(gym.Env[np.ndarray, np.int64]):
         self.levels.load(level_index, self._room, self._boxes, self._scalars)
         return self._observation(), {"level_index": level_index}
 
-    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+    def step(self, action: int | np.integer) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Applies one of the 9 actions; returns ``(obs, reward, terminated, truncated, info)``."""
         index = action_index(action)
         if not 0 <= index < 9:
@@ -254,7 +258,7 @@ class SokobanVectorEnv(NumbaVectorEnv):
 
     def __init__(self, num_envs: int, *, dim_room: tuple[int, int] = (10, 10), num_boxes: int = 4, max_steps: int = 120,
                  num_levels: int | None = None, split: str = "train", observation_type: str = "rgb",
-                 levels_dir: str | os.PathLike | None = None, num_gen_steps: int | None = None,
+                 levels_dir: str | os.PathLike[str] | None = None, num_gen_steps: int | None = None,
                  p_change_direction: float = 0.35, max_explored_states: int = 50_000, max_depth: int = 300) -> None:  # fmt: skip
         if max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {max_steps}")

@@ -165,16 +165,16 @@ class TicTacToeEnv(gym.Env):
         """2 when the caller plays both sides (``opponent=None``: self-play), 1 against a built-in opponent."""
         return 2 if self.opponent is None else 1
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Start a new game (the opponent opens it when the agent plays O)."""
         super().reset(seed=seed)
         self._board = np.full(9, EMPTY, np.int8)
         self._needs_reset = False
         if self.opponent is not None and self.agent_player == O:
-            self._opponent_move()
+            self._opponent_move(self.opponent)
         return self._observation(), self._info()
 
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Mark ``action`` for the player to move (then the opponent's reply, if any)."""
         if self._needs_reset:
             raise ResetNeeded("Call reset() before step() (the game is over or has not started)")
@@ -182,7 +182,7 @@ class TicTacToeEnv(gym.Env):
         mover = player_to_move(self._board)
         self._board[cell] = mover
         if self.opponent is not None and not self._is_over():
-            self._opponent_move()
+            self._opponent_move(self.opponent)
         terminated = self._is_over()
         self._needs_reset = terminated
         line = winner(self._board)
@@ -227,10 +227,10 @@ class TicTacToeEnv(gym.Env):
             raise ValueError(f"illegal move {int(action)}: the cell is taken (see info['legal_mask'])")
         return int(action)
 
-    def _opponent_move(self) -> None:
-        cell = self.opponent.select_action(self._board.copy(), self.np_random)
+    def _opponent_move(self, opponent: TicTacToeOpponent) -> None:
+        cell = opponent.select_action(self._board.copy(), self.np_random)
         if not 0 <= cell < 9 or self._board[cell] != EMPTY:
-            raise ValueError(f"opponent {self.opponent!r} chose illegal move {cell!r} on {self._board.tolist()}")
+            raise ValueError(f"opponent {opponent!r} chose illegal move {cell!r} on {self._board.tolist()}")
         self._board[cell] = player_to_move(self._board)
 
     def _observation(self) -> np.ndarray:

@@ -70,7 +70,14 @@ class _Timed:
     def __init__(self, agent: Any):
         self.agent, self.seconds, self.decisions = agent, 0.0, 0
 
-    def predict(self, observation: np.ndarray, state: Any = None, episode_start: Any = None, deterministic: bool = True):
+    def predict(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """The agent's ``predict`` (SB3's ``PolicyPredictor`` signature), timed."""
         start = time.perf_counter()
         action, state = self.agent.predict(observation, state, episode_start, deterministic)
         self.seconds += time.perf_counter() - start
@@ -80,7 +87,8 @@ class _Timed:
 
 def discount_of(agent: BaseAlgorithm) -> float:
     """The discount the agent's values were trained with (MuZero ``discount``, SB3 ``gamma``)."""
-    return float(getattr(agent, "discount", None) or getattr(agent, "gamma", 0.99))
+    discount = getattr(agent, "discount", None)
+    return float(discount if discount else getattr(agent, "gamma", 0.99))
 
 
 def test_agent(agent: BaseAlgorithm, setting: Setting, vec_env: Any, seed: int) -> Any:
@@ -187,13 +195,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Evaluate as ``args`` say; return the rows."""
     config = read_config(args.run)
-    budgets = parse_list(args.search_budget, "--search-budget")
-    if None in budgets:
+    parsed = parse_list(args.search_budget, "--search-budget")
+    budgets = [b for b in parsed if b is not None]
+    if len(budgets) != len(parsed):
         raise ValueError("--search-budget must be finite integers >= 1")
     model = args.model or ("learned" if config.algo == "muzero" else "simulator")
     settings = [Setting()] + [
-        Setting(model, int(b), d, args.rollout_steps)
-        for d in parse_list(args.depth, "--depth")
-        for b in budgets  # type: ignore[arg-type]
+        Setting(model, int(b), d, args.rollout_steps) for d in parse_list(args.depth, "--depth") for b in budgets
     ]
     return evaluate_run(args.run, settings, episodes=args.episodes, device=args.device)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -101,8 +101,12 @@ class EvaluationLog(BaseCallback):
         start = time.perf_counter()
         if isinstance(self.eval_env, VecNormalize):
             sync_envs_normalization(self.training_env, self.eval_env)
-        returns, _ = evaluate_policy(
-            self.model, self.eval_env, n_eval_episodes=self.episodes, deterministic=True, return_episode_rewards=True
+        # return_episode_rewards=True: SB3 returns (episode returns, episode lengths), one entry per episode.
+        returns, _ = cast(
+            tuple[list[float], list[int]],
+            evaluate_policy(
+                self.model, self.eval_env, n_eval_episodes=self.episodes, deterministic=True, return_episode_rewards=True
+            ),
         )
         wall = self._wall_offset + start - self._start - self._eval_seconds
         self._eval_seconds += time.perf_counter() - start

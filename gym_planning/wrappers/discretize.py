@@ -78,13 +78,13 @@ def factorised_action_set(low: np.ndarray, high: np.ndarray, levels: Sequence[fl
     :return: ``[1 + 2 * D * len(levels), D]``: row 0 the no-op, then for each dimension and level ``+``, ``-``.
     """
     low, high = np.ravel(low).astype(np.float64), np.ravel(high).astype(np.float64)
-    levels = np.asarray(levels, dtype=np.float64)
-    if levels.ndim != 1 or len(levels) == 0 or (levels <= 0).any() or (levels > 1).any():
-        raise ValueError(f"levels must be a non-empty list of fractions in (0, 1]; got {levels.tolist()}")
+    fractions = np.asarray(levels, dtype=np.float64)
+    if fractions.ndim != 1 or len(fractions) == 0 or (fractions <= 0).any() or (fractions > 1).any():
+        raise ValueError(f"levels must be a non-empty list of fractions in (0, 1]; got {fractions.tolist()}")
     centre, half = (low + high) / 2, (high - low) / 2
     rows = [centre]
     for dim in range(len(low)):
-        for level in levels:
+        for level in fractions:
             for sign in (1.0, -1.0):
                 row = centre.copy()
                 row[dim] += sign * level * half[dim]

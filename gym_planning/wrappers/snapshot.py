@@ -27,7 +27,7 @@ import copy
 import sys
 import warnings
 from collections import deque
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, cast
 
 import gymnasium as gym
 import numpy as np
@@ -84,7 +84,7 @@ class EnvState(NamedTuple):
     :param wrappers: ``(wrapper type, {attribute: value})`` for each stateful wrapper, outermost first.
     """
 
-    backend: type
+    backend: type[_Backend]
     base: Any
     rng: Any
     wrappers: tuple[tuple[type, dict[str, Any]], ...]
@@ -165,14 +165,62 @@ def _set_rng_state(rng: Any, state: Any) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# Backends for the base env. Each has ``matches(env)``, ``get(env)`` and ``set(env, state)``.
+# Backends for the base env. Each has ``matches(env)``, ``get(env)`` and ``set(env, state)``; ``get`` and
+# ``set`` run only on envs that ``matches`` accepted, which is why they may view the env through the
+# Protocol of the attributes ``matches`` checked.
+
+
+class _Backend(Protocol):
+    """How one kind of base env is captured and restored (the classes below are used, not instances)."""
+
+    @staticmethod
+    def matches(env: gym.Env) -> bool:
+        """Whether this backend can capture ``env`` (an unwrapped env)."""
+        ...
+
+    @staticmethod
+    def get(env: gym.Env) -> Any:
+        """The state of ``env``, in this backend's format."""
+        ...
+
+    @staticmethod
+    def set(env: gym.Env, state: Any) -> None:
+        """Restore a state returned by :meth:`get` into ``env``."""
+        ...
+
+
+class _OwnState(Protocol):
+    """An env with its own snapshot methods (gym_planning's envs)."""
+
+    def get_state(self) -> Any: ...
+
+    def set_state(self, state: Any) -> None: ...
+
+
+class _AleEnv(Protocol):
+    """ale_py's ``AtariEnv``: ``ale`` is its ``ALEInterface``."""
+
+    ale: Any
+
+
+class _ShimmyDmControlEnv(Protocol):
+    """shimmy's ``DmControlCompatibilityV0``: ``_env`` is the dm_control ``control.Environment``."""
+
+    _env: Any
+
+
+class _GymnasiumMujocoEnv(Protocol):
+    """Gymnasium's ``MujocoEnv``: MuJoCo's ``MjModel`` and ``MjData``."""
+
+    model: Any
+    data: Any
 
 
 def _module(env: gym.Env) -> str:
     return type(env).__module__
 
 
-class _OwnMethodsBackend:
+class _OwnMethodsBackend(_Backend):
     """Envs that implement ``get_state()`` / ``set_state(state)`` themselves (gym_planning's envs)."""
 
     @staticmethod
@@ -181,14 +229,14 @@ class _OwnMethodsBackend:
 
     @staticmethod
     def get(env: gym.Env) -> Any:
-        return env.get_state()
+        return cast(_OwnState, env).get_state()  # matches() found both methods
 
     @staticmethod
     def set(env: gym.Env, state: Any) -> None:
-        env.set_state(state)
+        cast(_OwnState, env).set_state(state)
 
 
-class _AleBackend:
+class _AleBackend(_Backend):
     """ALE: the emulator state with the ALE's own RNG (sticky actions draw from it)."""
 
     @staticmethod
@@ -197,11 +245,11 @@ class _AleBackend:
 
     @staticmethod
     def get(env: gym.Env) -> Any:
-        return env.ale.cloneState(include_rng=True)
+        return cast(_AleEnv, env).ale.cloneState(include_rng=True)  # matches() found an ale_py env with ``ale``
 
     @staticmethod
     def set(env: gym.Env, state: Any) -> None:
-        env.ale.restoreState(state)
+        cast(_AleEnv, env).ale.restoreState(state)
 
 
 def _mujoco_get(model: Any, data: Any) -> np.ndarray:
@@ -219,7 +267,7 @@ def _mujoco_set(model: Any, data: Any, state: np.ndarray) -> None:
     mujoco.mj_setState(model, data, state, mujoco.mjtState.mjSTATE_INTEGRATION)
 
 
-class _DmControlBackend:
+class _DmControlBackend(_Backend):
     """dm_control through shimmy: MuJoCo integration state, step counter and the task's random state."""
 
     @staticmethod
@@ -228,7 +276,7 @@ class _DmControlBackend:
 
     @staticmethod
     def get(env: gym.Env) -> Any:
-        dm_env = env._env
+        dm_env = cast(_ShimmyDmControlEnv, env)._env  # matches() found a shimmy env whose ``_env`` has physics
         physics = dm_env.physics
         return (
             _mujoco_get(physics.model.ptr, physics.data.ptr),
@@ -239,7 +287,7 @@ class _DmControlBackend:
 
     @staticmethod
     def set(env: gym.Env, state: Any) -> None:
-        dm_env = env._env
+        dm_env = cast(_ShimmyDmControlEnv, env)._env
         physics = dm_env.physics
         mj_state, dm_env._step_count, dm_env._reset_next_step, task_rng = state
         _mujoco_set(physics.model.ptr, physics.data.ptr, mj_state)
@@ -247,7 +295,7 @@ class _DmControlBackend:
         _set_rng_state(dm_env.task.random, task_rng)
 
 
-class _GymnasiumMujocoBackend:
+class _GymnasiumMujocoBackend(_Backend):
     """Gymnasium's MuJoCo envs: MuJoCo integration state plus plain attributes."""
 
     @staticmethod
@@ -256,19 +304,21 @@ class _GymnasiumMujocoBackend:
 
     @staticmethod
     def get(env: gym.Env) -> Any:
-        return _mujoco_get(env.model, env.data), _plain_attributes(env, allow_dict=False)
+        mujoco_env = cast(_GymnasiumMujocoEnv, env)  # matches() found a gymnasium.envs.mujoco env with ``data``
+        return _mujoco_get(mujoco_env.model, mujoco_env.data), _plain_attributes(env, allow_dict=False)
 
     @staticmethod
     def set(env: gym.Env, state: Any) -> None:
         import mujoco
 
+        mujoco_env = cast(_GymnasiumMujocoEnv, env)
         mj_state, attributes = state
-        _mujoco_set(env.model, env.data, mj_state)
-        mujoco.mj_forward(env.model, env.data)
+        _mujoco_set(mujoco_env.model, mujoco_env.data, mj_state)
+        mujoco.mj_forward(mujoco_env.model, mujoco_env.data)
         _assign(env, attributes)
 
 
-class _PlainAttributesBackend:
+class _PlainAttributesBackend(_Backend):
     """Gymnasium's classic-control and toy-text envs keep their state in plain attributes
     (``state``, ``s``, ``lastaction``, ...); constant tables held in dicts (FrozenLake's ``P``) are skipped."""
 
@@ -289,7 +339,7 @@ class _PlainAttributesBackend:
 _warned_deepcopy: set[type] = set()
 
 
-class _DeepCopyBackend:
+class _DeepCopyBackend(_Backend):
     """Any other env: ``copy.deepcopy`` of its attributes (slow; warns once per env type)."""
 
     @staticmethod
@@ -320,7 +370,7 @@ class _DeepCopyBackend:
         vars(env).update(copy.deepcopy(state))
 
 
-_BACKENDS = (
+_BACKENDS: tuple[type[_Backend], ...] = (
     _OwnMethodsBackend,
     _AleBackend,
     _DmControlBackend,
@@ -330,7 +380,7 @@ _BACKENDS = (
 )
 
 
-def _backend_for(env: gym.Env) -> type:
+def _backend_for(env: gym.Env) -> type[_Backend]:
     return next(backend for backend in _BACKENDS if backend.matches(env))
 
 
@@ -348,7 +398,7 @@ def _wrappers(env: gym.Env) -> list[gym.Wrapper]:
 
 
 def _stateful_wrappers(env: gym.Env) -> list[gym.Wrapper]:
-    skipped = (StateSnapshot, *bookkeeping_wrappers())
+    skipped: tuple[type[gym.Wrapper], ...] = (StateSnapshot, *bookkeeping_wrappers())
     return [w for w in _wrappers(env) if not isinstance(w, skipped)]
 
 

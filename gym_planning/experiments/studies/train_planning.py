@@ -70,7 +70,7 @@ def report(folder: Path) -> list[dict[str, Any]]:
     rows = read_csv(folder / "variants.csv")
     envs = sorted({r["env"] for r in rows})
     configs = [(v, t) for v in VARIANTS for t in ("none", "search")]
-    scores = {}  # (variant, test) -> [env] normalised mean over seeds
+    scores: dict[tuple[str, str], list[float]] = {}  # (variant, test) -> [env] normalised mean over seeds
     table = []
     for env_id in envs:
         means = {c: float(np.mean([r["mean_return"] for r in rows if (r["env"], r["variant"], r["test"]) == (env_id, *c)]))
