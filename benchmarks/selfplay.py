@@ -5,15 +5,17 @@
 
 Training: ``MuZero("MlpPolicy", <the env without an opponent>)`` (``two_player`` resolves to True from the
 env's ``num_players == 2``) with the settings in ``SETTINGS[game]``; learning-curve points (env steps, wall
-seconds, score against the random player) every ``--curve-every`` steps.
+seconds, process CPU seconds, score against the random player) every ``--curve-every`` steps.
 
 Evaluation (deterministic actions, no root noise; the agent searches its learned model with
 ``--agent-sims`` simulations): the agent plays each rung of the ladder with both colours,
 ``--games`` games per colour, in a VecEnv of the game's env with the opponent built in (one batched search
 per move for all games).
 
-- tic-tac-toe: the random player and the perfect player (random among minimax-optimal moves). The target
-  is never to lose: loss rate 0 against both, with both colours.
+- tic-tac-toe: the random player and the perfect player (random among minimax-optimal moves), then the
+  exhaustive check (:func:`never_loses`): the agent's move against every possible reply, so 0 lost boards means
+  no opponent can beat it with that colour (also at each learning-curve point). The target is never to lose,
+  with both colours. Its training settings are the ``gym_planning/TicTacToe-v0`` row of ``hyperparams/muzero.yml``.
 - 9x9 Go (``komi`` 7.5, OpenSpiel rules): the random player and ``GoSearchOpponent`` (Gumbel MuZero with
   the true rules, uniform prior, one random rollout per leaf) at 16 / 128 / 1,024 simulations
   (``--ladder``). Targets (issue 11): >= 99 % against random and >= 50 % against MCTS-128, both colours.
