@@ -5,15 +5,17 @@
 
 Training: ``MuZero("MlpPolicy", <the env without an opponent>)`` (``two_player`` resolves to True from the
 env's ``num_players == 2``) with the settings in ``SETTINGS[game]``; learning-curve points (env steps, wall
-seconds, score against the random player) every ``--curve-every`` steps.
+seconds, process CPU seconds, score against the random player) every ``--curve-every`` steps.
 
 Evaluation (deterministic actions, no root noise; the agent searches its learned model with
 ``--agent-sims`` simulations): the agent plays each rung of the ladder with both colours,
 ``--games`` games per colour, in a VecEnv of the game's env with the opponent built in (one batched search
 per move for all games).
 
-- tic-tac-toe: the random player and the perfect player (random among minimax-optimal moves). The target
-  is never to lose: loss rate 0 against both, with both colours.
+- tic-tac-toe: the random player and the perfect player (random among minimax-optimal moves), then the
+  exhaustive check (:func:`never_loses`): the agent's move against every possible reply, so 0 lost boards means
+  no opponent can beat it with that colour (also at each learning-curve point). The target is never to lose,
+  with both colours. Its training settings are the ``gym_planning/TicTacToe-v0`` row of ``hyperparams/muzero.yml``.
 - 9x9 Go (``komi`` 7.5, OpenSpiel rules): the random player and ``GoSearchOpponent`` (Gumbel MuZero with
   the true rules, uniform prior, one random rollout per leaf) at 16 / 128 / 1,024 simulations
   (``--ladder``). Targets (issue 11): >= 99 % against random and >= 50 % against MCTS-128, both colours.
@@ -40,28 +42,15 @@ import torch as th
 from stable_baselines3.common.env_util import make_vec_env
 
 from gym_planning.agents.muzero import MuZero
+from gym_planning.hyperparams import load_hyperparams
 
 # Settings per game (passed to MuZero); discount 1 and Monte-Carlo-length n-step returns as in the paper's
 # board games (Schrittwieser et al. 2020 pseudocode: discount 1, td_steps = max_moves). Visit temperature 1
 # throughout (learning curves call learn() in chunks, and a schedule would restart with each chunk).
+# Tic-tac-toe's settings are its row of gym_planning/hyperparams/muzero.yml (tuned on training seeds only).
+_TICTACTOE = load_hyperparams("muzero", "gym_planning/TicTacToe-v0")
 SETTINGS: dict[str, dict[str, Any]] = {
-    "tictactoe": dict(
-        search="gumbel",
-        max_num_considered_actions=9,
-        value_loss_weight=1.0,
-        num_simulations=16,
-        discount=1.0,
-        td_steps=9,
-        num_unroll_steps=3,
-        batch_size=64,
-        learning_starts=500,
-        replay_ratio=0.5,
-        reanalyse_fraction=0.0,
-        value_support_size=5,
-        learning_rate=3e-3,
-        temperature=1.0,
-        policy_kwargs=dict(network_kwargs=dict(latent_dim=64)),
-    ),
+    "tictactoe": _TICTACTOE.kwargs,
     "go": dict(
         search="gumbel",
         temperature=1.0,
@@ -80,8 +69,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
         policy_kwargs=dict(network_kwargs=dict(latent_dim=128, hidden_sizes=(256, 256))),
     ),
 }
-DEFAULT_STEPS = {"tictactoe": 20_000, "go": 200_000}
-N_ENVS = {"tictactoe": 8, "go": 16}
+DEFAULT_STEPS = {"tictactoe": _TICTACTOE.n_timesteps, "go": 200_000}
+N_ENVS = {"tictactoe": _TICTACTOE.n_envs, "go": 16}
 
 
 def _env_class(game: str) -> Callable[..., Any]:
@@ -123,6 +112,41 @@ def play_games(model: MuZero, game: str, opponent: Any, side: tuple[str, str], n
             if terminated or truncated:
                 outcome[i] = float(reward)
     return [float(o) for o in outcome]  # type: ignore[arg-type]
+
+
+def never_loses(model: MuZero, agent: int) -> dict[str, int]:
+    """Tic-tac-toe, exhaustively: the agent (0 = X, 1 = O) plays its deterministic move against *every* reply of
+    the other player, so its games against any opponent (random and perfect included) are among those walked.
+
+    :return: ``lost`` distinct final boards the agent loses (0: it never loses), ``positions`` the agent met,
+        ``value_lost`` of those where its move lowered the game value (:func:`~gym_planning.envs.tictactoe.solve`).
+    """
+    from gym_planning.envs.tictactoe import EMPTY, observation, optimal_moves, winner
+
+    def after(board: tuple[int, ...], cell: int, player: int) -> tuple[int, ...]:
+        return board[:cell] + (player,) + board[cell + 1 :]
+
+    empty = (EMPTY,) * 9
+    frontier = {empty} if agent == 0 else {after(empty, c, 0) for c in range(9)}
+    lost: set[tuple[int, ...]] = set()
+    positions = value_lost = 0
+    while frontier:
+        boards = sorted(frontier)
+        frontier = set()
+        masks = np.array([[cell == EMPTY for cell in board] for board in boards])
+        actions, _ = model.predict(np.stack([observation(b) for b in boards]), action_masks=masks, deterministic=True)
+        positions += len(boards)
+        for board, action in zip(boards, actions):
+            value_lost += int(action) not in optimal_moves(board)
+            mine = after(board, int(action), agent)
+            if winner(mine) != EMPTY or EMPTY not in mine:
+                continue
+            for reply in (after(mine, c, 1 - agent) for c in range(9) if mine[c] == EMPTY):
+                if winner(reply) != EMPTY:
+                    lost.add(reply)
+                elif EMPTY in reply:
+                    frontier.add(reply)
+    return dict(lost=len(lost), positions=positions, value_lost=value_lost)
 
 
 def elo_ratings(
@@ -181,24 +205,34 @@ def evaluate(model: MuZero, game: str, opponents: dict[str, Any], num_games: dic
 def train(
     game: str, steps: int, seed: int, minutes: float | None, curve_every: int, curve_games: int
 ) -> tuple[MuZero, list[dict]]:
-    """Self-play for ``steps`` env steps (or until ``minutes`` of wall time), with learning-curve points."""
+    """Self-play for ``steps`` env steps (or until ``minutes`` of wall time), with learning-curve points.
+
+    Each point records wall and process CPU seconds of training (evaluations excluded), the score against the
+    random player and, for tic-tac-toe, the games the deterministic agent loses against every possible reply
+    (:func:`never_loses`)."""
     venv = make_vec_env(_env_class(game), n_envs=N_ENVS[game], seed=seed)
     model = MuZero("MlpPolicy", venv, seed=seed, **SETTINGS[game])
     assert model.two_player, "the env without an opponent must train by self-play"
-    curve, start = [], time.perf_counter()
+    curve, wall, cpu = [], 0.0, 0.0
     random_opponent = ladder(game, [])["random"]
     while model.num_timesteps < steps:
+        start_wall, start_cpu = time.perf_counter(), time.process_time()
         model.learn(min(curve_every, steps - model.num_timesteps), reset_num_timesteps=model.num_timesteps == 0)
-        wall = time.perf_counter() - start
+        wall += time.perf_counter() - start_wall
+        cpu += time.process_time() - start_cpu
         score = []
         for side in _colours(game):
             score += play_games(model, game, random_opponent, side, curve_games, seed=10_000 + model.num_timesteps)
-        point = dict(env_steps=model.num_timesteps, wall_s=round(wall, 1), gradient_steps=model._n_updates,
+        point = dict(env_steps=model.num_timesteps, wall_s=round(wall, 1), cpu_s=round(cpu, 1), gradient_steps=model._n_updates,
                      vs_random_score=float(np.mean([(o + 1) / 2 for o in score])),
                      vs_random_losses=score.count(-1.0), phases={k: round(v, 1) for k, v in model.phase_seconds.items()})  # fmt: skip
+        line = ""
+        if game == "tictactoe":
+            point["lost_vs_any"] = [never_loses(model, agent)["lost"] for agent in (0, 1)]
+            line = f"  lost vs any reply as X / O {point['lost_vs_any'][0]} / {point['lost_vs_any'][1]}"
         curve.append(point)
-        print(f"steps {point['env_steps']:>7}  wall {point['wall_s']:>7.0f} s  score vs random {point['vs_random_score']:.3f}"
-              f"  losses {point['vs_random_losses']}/{len(score)}", flush=True)  # fmt: skip
+        print(f"steps {point['env_steps']:>7}  wall {point['wall_s']:>7.0f} s  cpu {point['cpu_s']:>6.0f} s  score vs random "
+              f"{point['vs_random_score']:.3f}  losses {point['vs_random_losses']}/{len(score)}{line}", flush=True)  # fmt: skip
         if minutes is not None and wall > 60 * minutes:
             break
     return model, curve
@@ -250,7 +284,13 @@ def main() -> None:
         for r in rows:
             results[("agent", r["opponent"])] += r["outcomes"]
         elo = elo_ratings(results)
-        report["seeds"].append(dict(seed=seed, curve=curve, evaluation=rows, elo=elo))
+        exhaustive = {}
+        if args.game == "tictactoe":
+            exhaustive = {side: never_loses(model, agent) for agent, side in enumerate("xo")}
+            for side, found in exhaustive.items():
+                print(f"  agent={side} against every reply: {found['lost']} lost games, {found['value_lost']} of "
+                      f"{found['positions']} moves lowered the game value")  # fmt: skip
+        report["seeds"].append(dict(seed=seed, curve=curve, evaluation=rows, elo=elo, against_every_reply=exhaustive))
         print(f"{'opponent':>10} {'agent':>6} {'games':>6} {'win %':>6} {'draw %':>7} {'loss %':>7}")
         for r in rows:
             n = r["games"]

@@ -38,6 +38,14 @@ def player_to_move(board: tuple[int, ...] | np.ndarray) -> int:
     return X if marks % 2 == 0 else O
 
 
+def observation(board: tuple[int, ...] | np.ndarray) -> np.ndarray:
+    """``[3, 3, 3]`` float32 planes of ``board`` ``[9]`` from the view of the player to move (see
+    :class:`TicTacToeEnv`): their marks, the other player's marks, all ones when X is to move."""
+    board = np.asarray(board).reshape(3, 3)
+    to_play = player_to_move(board.reshape(-1))
+    return np.stack([board == to_play, board == 1 - to_play, np.full((3, 3), to_play == X)]).astype(np.float32)
+
+
 @functools.cache
 def solve(board: tuple[int, ...]) -> int:
     """Game value for the player to move under perfect play: +1 win, 0 draw, -1 loss (negamax, memoised).
@@ -102,6 +110,18 @@ def _as_opponent(opponent: TicTacToeOpponent | str | None) -> TicTacToeOpponent 
     )
 
 
+def _board_image(board: np.ndarray) -> np.ndarray:
+    """``[96, 96, 3]`` uint8 picture of ``board`` ``[9]`` (see :meth:`TicTacToeEnv.render`)."""
+    image = np.full((96, 96, 3), 255, np.uint8)
+    colours = {X: (200, 30, 30), O: (30, 60, 200)}
+    for cell, mark in enumerate(board):
+        if mark != EMPTY:
+            row, col = divmod(cell, 3)
+            image[row * 32 + 6 : row * 32 + 26, col * 32 + 6 : col * 32 + 26] = colours[int(mark)]
+    image[[31, 32, 63, 64], :] = image[:, [31, 32, 63, 64]] = 128
+    return image
+
+
 class TicTacToeEnv(gym.Env):
     """Tic-tac-toe, two-player (self-play) or against a built-in opponent.
 
@@ -133,13 +153,13 @@ class TicTacToeEnv(gym.Env):
     :param opponent: None (the caller plays both sides), ``"random"``, ``"perfect"`` (random among the
         optimal moves, never loses) or any :class:`TicTacToeOpponent`; it draws from ``self.np_random``.
     :param agent_player: ``"x"`` or ``"o"``, the agent's side when there is an opponent.
-    :param render_mode: None or ``"ansi"``.
+    :param render_mode: None, ``"ansi"`` (text board) or ``"rgb_array"`` (``[96, 96, 3]`` uint8: X red, O blue).
 
     ## Version History
     * v0: initial version.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 1}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 1}
 
     def __init__(
         self,
@@ -149,7 +169,7 @@ class TicTacToeEnv(gym.Env):
         render_mode: str | None = None,
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be None or 'ansi'; got {render_mode!r}")
+            raise ValueError(f"render_mode must be None, 'ansi' or 'rgb_array'; got {render_mode!r}")
         if agent_player not in _PLAYER_NAMES:
             raise ValueError(f"agent_player must be 'x' or 'o'; got {agent_player!r}")
         self.opponent = _as_opponent(opponent)
@@ -190,8 +210,11 @@ class TicTacToeEnv(gym.Env):
         reward = 0.0 if line == EMPTY else (1.0 if line == perspective else -1.0)
         return self._observation(), reward, terminated, False, self._info()
 
-    def render(self) -> str | None:
-        """Text board (``"ansi"``): X, O and ``.`` for empty cells, row 0 at the top."""
+    def render(self) -> str | np.ndarray | None:
+        """``"ansi"``: text board (X, O and ``.`` for empty cells, row 0 at the top); ``"rgb_array"``: ``[96, 96, 3]``
+        uint8, 32 pixels per cell, X red and O blue squares on white, grey grid lines."""
+        if self.render_mode == "rgb_array":
+            return _board_image(self._board)
         if self.render_mode != "ansi":
             return None
         rows = ["".join("XO"[c] if c != EMPTY else "." for c in self._board[r * 3 : r * 3 + 3]) for r in range(3)]
@@ -234,9 +257,7 @@ class TicTacToeEnv(gym.Env):
         self._board[cell] = player_to_move(self._board)
 
     def _observation(self) -> np.ndarray:
-        to_play = player_to_move(self._board)
-        board = self._board.reshape(3, 3)
-        return np.stack([board == to_play, board == 1 - to_play, np.full((3, 3), to_play == X)]).astype(np.float32)
+        return observation(self._board)
 
     def _info(self) -> dict[str, Any]:
         info: dict[str, Any] = {"legal_mask": self.action_masks(), "to_play": player_to_move(self._board)}

@@ -187,3 +187,30 @@ def test_short_self_play_learns_values_from_the_player_to_move_view():
     model.learn(1_200)
     values = model.policy.network.root(np.stack(observations)).value.detach().numpy()
     assert np.corrcoef(values, exact)[0, 1] > 0.15
+
+
+class _Player:
+    """A ``predict``-compatible tic-tac-toe player: perfect (first optimal move) or naive (first empty cell)."""
+
+    def __init__(self, perfect: bool):
+        self.perfect = perfect
+
+    def predict(self, observations, action_masks, deterministic):
+        from gym_planning.envs.tictactoe import EMPTY, X, optimal_moves
+
+        actions = []
+        for obs, mask in zip(observations, action_masks):
+            to_play = X if obs[2, 0, 0] else 1 - X
+            board = np.where(obs[0].reshape(-1) > 0, to_play, np.where(obs[1].reshape(-1) > 0, 1 - to_play, EMPTY))
+            actions.append(optimal_moves(board)[0] if self.perfect else int(np.flatnonzero(mask)[0]))
+        return np.array(actions), None
+
+
+def test_exhaustive_check_finds_the_losses_of_a_naive_player_and_none_of_a_perfect_one():
+    from benchmarks.selfplay import never_loses
+
+    for agent in (0, 1):
+        perfect = never_loses(_Player(perfect=True), agent)
+        assert perfect["lost"] == 0 and perfect["value_lost"] == 0 and perfect["positions"] > 10
+        naive = never_loses(_Player(perfect=False), agent)
+        assert naive["lost"] > 0 and naive["value_lost"] > 0

@@ -115,3 +115,54 @@ def test_alternating_turns_equal_one_player_targets_with_a_negated_discount(
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
     np.testing.assert_allclose(a.partial_returns, b.partial_returns, atol=1e-6)
     np.testing.assert_allclose(a.bootstrap_discounts, b.bootstrap_discounts, atol=1e-6)
+
+
+# -- the search's two-player backup on known tic-tac-toe positions, with the exact rules as the model --------
+
+
+def _exact_tictactoe(boards: np.ndarray, action: np.ndarray):
+    """The rules as a search model: embeddings are boards ``[B, 9]`` (-1 empty, 0 X, 1 O); reward +1 for the
+    mover who completes a line, discount 0 at the end of the game, uniform priors and value 0 everywhere."""
+    from gym_planning.envs.tictactoe import EMPTY, player_to_move, winner
+    from gym_planning.search import RecurrentOutput
+
+    boards = np.array(boards, copy=True)
+    reward, discount, legal = np.zeros(len(boards)), np.ones(len(boards)), np.ones((len(boards), 9), bool)
+    for b, (board, a) in enumerate(zip(boards, action)):
+        ended = winner(board) != EMPTY or EMPTY not in board  # searched past the end: an absorbing state
+        if not ended and board[a] == EMPTY:
+            board[a] = player_to_move(board)
+            reward[b] = 1.0 if winner(board) != EMPTY else 0.0
+        discount[b] = 0.0 if ended or winner(board) != EMPTY or EMPTY not in board else 1.0
+        legal[b] = (board == EMPTY) if discount[b] else True
+    zeros = np.zeros(len(boards))
+    return RecurrentOutput(reward, discount, np.zeros((len(boards), 9)), zeros, legal), boards
+
+
+def _search_exact(board: list[int], search: str, two_player: bool, num_simulations: int) -> int:
+    from gym_planning.search import RootOutput, SearchConfig, run_policy
+
+    boards = np.array([board], np.int8)
+    root = RootOutput(np.zeros((1, 9)), np.zeros(1), boards)
+    config = SearchConfig(policy=search, num_simulations=num_simulations, max_num_considered_actions=9,
+                          two_player=two_player)  # fmt: skip
+    output = run_policy(config, root, _exact_tictactoe, legal_mask=boards == -1, rng=0, explore=False, temperature=0.0)
+    return int(output.action[0])
+
+
+# X (0) has 0 and 1, O (1) has 3 and 4, X to move: 2 wins at once (5 would be O's win next).
+WIN_IN_ONE = [0, 0, -1, 1, 1, -1, -1, -1, -1]
+# X has 0 and 1, O has 4, O to move: only 2 stops X's line; nothing wins for O yet.
+MUST_BLOCK = [0, 0, -1, -1, 1, -1, -1, -1, -1]
+
+
+@pytest.mark.parametrize("search", ["muzero", "gumbel"])
+def test_two_player_search_takes_a_win_in_one_and_blocks_a_win_in_one(search):
+    assert _search_exact(WIN_IN_ONE, search, two_player=True, num_simulations=64) == 2
+    assert _search_exact(MUST_BLOCK, search, two_player=True, num_simulations=200) == 2
+
+
+def test_one_player_backup_does_not_see_the_threat():
+    """Without the sign flip the opponent's win counts as the searcher's own reward, so blocking it looks
+    no better (here: worse) than any other move: the two-player test above can fail."""
+    assert _search_exact(MUST_BLOCK, "muzero", two_player=False, num_simulations=200) != 2

@@ -105,3 +105,18 @@ def test_seeded_games_against_random_repeat():
 
     assert game(3) == game(3)
     assert any(game(3) != game(s) for s in range(4, 10))
+
+
+def test_rgb_array_render_and_sb3_make_vec_env_by_id():
+    """SB3's make_vec_env asks an env id for render_mode="rgb_array" (it failed with a ValueError before)."""
+    from stable_baselines3.common.env_util import make_vec_env
+
+    env = TicTacToeEnv(render_mode="rgb_array")
+    env.reset(seed=0)
+    env.step(4)  # X in the centre
+    env.step(0)  # O in the top-left corner
+    image = env.render()
+    assert image.shape == (96, 96, 3) and image.dtype == np.uint8
+    assert image[48, 48].tolist() == [200, 30, 30] and image[16, 16].tolist() == [30, 60, 200]
+    assert image[16, 80].tolist() == [255, 255, 255]  # an empty cell
+    assert make_vec_env("gym_planning/TicTacToe-v0", n_envs=2, seed=0).num_envs == 2
