@@ -10,6 +10,7 @@ Letters: ``S`` support bins; ``...`` any leading batch shape.
 
 from __future__ import annotations
 
+import numpy as np
 import torch as th
 
 # MuZero / muzero-general / LightZero all use eps = 0.001 for the transform.
@@ -51,6 +52,27 @@ def scalar_to_support(x: th.Tensor, support_size: int, eps: float = TRANSFORM_EP
     # At the top edge upper_weight is 0, so clamping the index there adds nothing.
     upper_index = (lower_index + 1).clamp(max=2 * support_size)
     probs.scatter_add_(-1, upper_index.unsqueeze(-1), upper_weight.unsqueeze(-1))
+    return probs
+
+
+def scalar_to_support_numpy(x: np.ndarray, support_size: int, eps: float = TRANSFORM_EPS) -> np.ndarray:
+    """:func:`scalar_to_support` in numpy: ``[...]`` scalars -> ``[..., S]`` float32 probabilities.
+
+    For targets built on the CPU before they meet torch: a dozen numpy calls on a training batch cost
+    a fifth of the same torch calls (each torch call pays ~5-10 us of dispatch).
+    """
+    _check_support_size(support_size)
+    x = np.asarray(x, np.float32)
+    y = np.clip(np.sign(x) * (np.sqrt(np.abs(x) + np.float32(1.0)) - np.float32(1.0)) + np.float32(eps) * x,
+                -support_size, support_size)  # fmt: skip
+    lower = np.floor(y)
+    upper_weight = y - lower
+    lower_index = (lower + support_size).astype(np.int64)[..., None]
+    probs = np.zeros((*x.shape, 2 * support_size + 1), np.float32)
+    np.put_along_axis(probs, lower_index, (1.0 - upper_weight)[..., None], axis=-1)
+    # At the top edge upper_weight is 0, so clamping the index there adds nothing (and must not overwrite).
+    upper_index = np.minimum(lower_index + 1, 2 * support_size)
+    probs += np.where(np.arange(2 * support_size + 1) == upper_index, upper_weight[..., None], np.float32(0.0))
     return probs
 
 

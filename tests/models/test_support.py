@@ -1,9 +1,13 @@
+import numpy as np
 import pytest
 import torch as th
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gym_planning.models.support import (
     inverse_scalar_transform,
     scalar_to_support,
+    scalar_to_support_numpy,
     scalar_transform,
     support_to_scalar,
 )
@@ -40,3 +44,19 @@ def test_bad_arguments_raise():
         scalar_to_support(th.zeros(2), support_size=0)
     with pytest.raises(ValueError, match="bins"):
         support_to_scalar(th.zeros(2, 5), support_size=3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.floats(-1e5, 1e5, allow_nan=False, width=32), min_size=1, max_size=12),
+    support_size=st.integers(1, 30),
+)
+def test_numpy_two_hot_matches_torch(values, support_size):
+    x = np.array(values, np.float32).reshape(-1, 1)
+    expected = scalar_to_support(th.as_tensor(x), support_size).numpy()
+    np.testing.assert_allclose(scalar_to_support_numpy(x, support_size), expected, rtol=0, atol=1e-6)
+
+
+def test_numpy_two_hot_by_hand():
+    probs = scalar_to_support_numpy(np.array([3.0, 1e6]), support_size=2)
+    np.testing.assert_allclose(probs, [[0.0, 0.0, 0.0, 0.997, 0.003], [0.0, 0.0, 0.0, 0.0, 1.0]], atol=1e-6)
