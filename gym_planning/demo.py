@@ -17,10 +17,30 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
+from typing import Any
 
 from gym_planning.experiments.cli import main as cli
+from gym_planning.experiments.runs import read_csv
 
 ENV_ID = "CartPole-v1"
+
+
+def evaluation_table(curves: list[dict[str, Any]]) -> str:
+    """One line per evaluation: each agent's env steps, mean return and training wall seconds (evaluations
+    excluded) at its ``i``-th evaluation, from the rows of the vs-model-free study's ``curves.csv``."""
+    agents = sorted({row["algo"] for row in curves}, key=("muzero", "ppo", "dqn").index)
+    by_agent = {algo: sorted((r for r in curves if r["algo"] == algo), key=lambda r: r["env_steps"]) for algo in agents}
+    lines = ["eval | " + " | ".join(f"{algo:>6}: env steps  return  train s" for algo in agents)]
+    for i in range(max(len(rows) for rows in by_agent.values())):
+        cells = []
+        for algo in agents:
+            row = by_agent[algo][i] if i < len(by_agent[algo]) else None
+            cells.append(
+                " " * 34 if row is None else f"{row['env_steps']:>14,d}  {row['mean_return']:>6.1f}  {row['wall_s']:>7.1f}"
+            )
+        lines.append(f"{i:>4} | " + " | ".join(cells))
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -41,6 +61,9 @@ def main(argv: list[str] | None = None) -> None:
     ):
         if cli(argv_study) != 0:
             raise SystemExit(2)
+    curves = read_csv(Path(args.out) / "studies" / f"vs-model-free_{ENV_ID}" / "curves.csv")
+    print(f"\nEvery evaluation ({args.episodes} episodes, deterministic; train s = training wall seconds so far):")
+    print(evaluation_table([row for row in curves if row["seed"] == 0]))
     print(f"\nDone in {time.perf_counter() - start:.0f} s. Reports:")
     for name in ("vs-model-free", "test-budget"):
         print(f"  {args.out}/studies/{name}_{ENV_ID}/report.md")
