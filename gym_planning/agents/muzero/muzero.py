@@ -36,7 +36,7 @@ from gym_planning.agents.muzero.policies import CnnPolicy, MlpPolicy, MuZeroPoli
 from gym_planning.agents.muzero.saving import atomic_open, check_saved_algorithm
 from gym_planning.models.compiled import CompiledMlpModel, NotCompilableError
 from gym_planning.models.networks import MuZeroNetwork, scale_gradient
-from gym_planning.models.support import scalar_to_support_numpy
+from gym_planning.models.support import scalar_transform, two_hot_numpy
 from gym_planning.search import RecurrentFn, RootOutput, SearchConfig, SearchOutput, run_policy
 
 SelfMuZero = TypeVar("SelfMuZero", bound="MuZero")
@@ -939,9 +939,12 @@ class MuZero(BaseAlgorithm):
         """
         step_scale = np.full(batch.status.shape[1], 1.0 / self.num_unroll_steps, np.float32)
         step_scale[0] = 1.0
+        # h(x) in torch (as scalar_to_support computes it, so that targets are the same to the bit), the rest in numpy.
+        value_h = scalar_transform(th.as_tensor(value_targets)).numpy()
+        reward_h = scalar_transform(th.as_tensor(batch.rewards)).numpy()[:, 1:]
         arrays = dict(
-            value_probs=scalar_to_support_numpy(value_targets, self.value_support_size),
-            reward_probs=scalar_to_support_numpy(batch.rewards[:, 1:], self.reward_support_size),
+            value_probs=two_hot_numpy(value_h, self.value_support_size),
+            reward_probs=two_hot_numpy(reward_h, self.reward_support_size),
             value_weight=(batch.status != UNKNOWN) * step_scale,
             policy_weight=(batch.status == INSIDE) * step_scale,
             reward_weight=batch.reward_mask[:, 1:] * step_scale[1:],
