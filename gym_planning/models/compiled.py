@@ -232,13 +232,15 @@ class CompiledMlpModel:
         offsets = self.params[_REPRESENTATION:_HEADER_SIZE].astype(np.int64)
         self._blocks = [(int(offset) + len(block_header), tensors) for offset, (block_header, tensors) in zip(offsets, layout)]
         self._params_view = th.from_numpy(self.params)
+        # Listed once: walking the modules at each refresh cost more than the version check itself.
+        self._parameters = list(network.parameters())
         self._synced_version = self._weights_version()
         self._stale = False
 
     def _weights_version(self) -> int:
         # torch bumps a tensor's version on most in-place changes (load_state_dict, SGD, per-tensor Adam),
         # but fused optimizers update in place without bumping it: their callers must mark_stale().
-        return sum(p._version for p in self.network.parameters())
+        return sum(p._version for p in self._parameters)
 
     def mark_stale(self) -> None:
         """Say that the torch weights changed (e.g. after an optimizer step): the next :meth:`refresh` copies."""

@@ -10,6 +10,7 @@ Letters: ``S`` support bins; ``...`` any leading batch shape.
 
 from __future__ import annotations
 
+import numpy as np
 import torch as th
 
 # MuZero / muzero-general / LightZero all use eps = 0.001 for the transform.
@@ -51,6 +52,26 @@ def scalar_to_support(x: th.Tensor, support_size: int, eps: float = TRANSFORM_EP
     # At the top edge upper_weight is 0, so clamping the index there adds nothing.
     upper_index = (lower_index + 1).clamp(max=2 * support_size)
     probs.scatter_add_(-1, upper_index.unsqueeze(-1), upper_weight.unsqueeze(-1))
+    return probs
+
+
+def two_hot_numpy(y: np.ndarray, support_size: int) -> np.ndarray:
+    """The two-hot half of :func:`scalar_to_support` in numpy, for targets built on the CPU before they meet
+    torch: ``[...]`` already transformed values ``h(x)`` (float32) -> ``[..., S]`` float32 probabilities.
+
+    ``two_hot_numpy(scalar_transform(x).numpy(), n)`` equals ``scalar_to_support(x, n)`` bit for bit (``h`` stays
+    in torch: its float32 ``sqrt`` rounds differently from numpy's), at a fraction of the torch calls' dispatch.
+    """
+    _check_support_size(support_size)
+    y = np.clip(np.asarray(y, np.float32), -support_size, support_size)
+    lower = np.floor(y)
+    upper_weight = y - lower
+    lower_index = (lower + support_size).astype(np.int64)[..., None]
+    probs = np.zeros((*y.shape, 2 * support_size + 1), np.float32)
+    np.put_along_axis(probs, lower_index, (1.0 - upper_weight)[..., None], axis=-1)
+    # At the top edge upper_weight is 0, so clamping the index there adds nothing (adding 0.0 elsewhere is exact).
+    upper_index = np.minimum(lower_index + 1, 2 * support_size)
+    probs += np.where(np.arange(2 * support_size + 1) == upper_index, upper_weight[..., None], np.float32(0.0))
     return probs
 
 

@@ -1,11 +1,15 @@
+import numpy as np
 import pytest
 import torch as th
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gym_planning.models.support import (
     inverse_scalar_transform,
     scalar_to_support,
     scalar_transform,
     support_to_scalar,
+    two_hot_numpy,
 )
 
 
@@ -40,3 +44,20 @@ def test_bad_arguments_raise():
         scalar_to_support(th.zeros(2), support_size=0)
     with pytest.raises(ValueError, match="bins"):
         support_to_scalar(th.zeros(2, 5), support_size=3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.floats(-1e5, 1e5, allow_nan=False, width=32), min_size=1, max_size=40),
+    support_size=st.integers(1, 30),
+)
+def test_numpy_two_hot_equals_torch_bit_for_bit(values, support_size):
+    x = th.tensor(values, dtype=th.float32).reshape(-1, 1)
+    expected = scalar_to_support(x, support_size).numpy()
+    np.testing.assert_array_equal(two_hot_numpy(scalar_transform(x).numpy(), support_size), expected)
+
+
+def test_numpy_two_hot_by_hand():
+    # h(3) = 1.003 -> 0.997 on bin 1, 0.003 on bin 2; a value beyond the support sits on the edge bin.
+    probs = two_hot_numpy(np.array([1.003, 50.0]), support_size=2)
+    np.testing.assert_allclose(probs, [[0.0, 0.0, 0.0, 0.997, 0.003], [0.0, 0.0, 0.0, 0.0, 1.0]], atol=1e-6)

@@ -36,7 +36,7 @@ from gym_planning.agents.muzero.policies import CnnPolicy, MlpPolicy, MuZeroPoli
 from gym_planning.agents.muzero.saving import atomic_open, check_saved_algorithm
 from gym_planning.models.compiled import CompiledMlpModel, NotCompilableError
 from gym_planning.models.networks import MuZeroNetwork, scale_gradient
-from gym_planning.models.support import scalar_to_support
+from gym_planning.models.support import scalar_transform, two_hot_numpy
 from gym_planning.search import RecurrentFn, RootOutput, SearchConfig, SearchOutput, run_policy
 
 SelfMuZero = TypeVar("SelfMuZero", bound="MuZero")
@@ -98,6 +98,17 @@ def unroll_function(compile_unroll: bool, device: th.device) -> Callable[..., tu
     if compile_unroll and device.type == "cuda":
         return th.compile(unroll, dynamic=False)
     return unroll
+
+
+def _flag_only_modules(policy: BasePolicy) -> list[th.nn.Module] | None:
+    """Every module of ``policy`` when switching its mode only sets their ``training`` flags (torch's
+    ``Module.train`` and SB3's ``set_training_mode``, not overridden); None when some class does more."""
+    modules = list(policy.modules())
+    if type(policy).set_training_mode is not BasePolicy.set_training_mode:
+        return None
+    if any(type(module).train is not th.nn.Module.train for module in modules):
+        return None
+    return modules
 
 
 def _check_async_settings(
@@ -461,6 +472,9 @@ class MuZero(BaseAlgorithm):
         ).to(self.device)
         self._compiled = self._compile_network()
         self._unroll = unroll_function(self.compile_unroll, self.device)
+        # Walked once here instead of at every env step (SB3 loads weights into these same tensors in place).
+        self._trained_parameters = list(self.policy.network.parameters())
+        self._mode_modules = _flag_only_modules(self.policy)
         if self.async_actors and self._compiled is None:
             raise ValueError(
                 "async_actors acts with a compiled copy of the network, and this policy's network cannot be "
@@ -491,15 +505,28 @@ class MuZero(BaseAlgorithm):
             return None
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_compiled", "_unroll", "_reanalyser"]
+        return [
+            *super()._excluded_save_params(),
+            "_compiled",
+            "_unroll",
+            "_reanalyser",
+            "_trained_parameters",
+            "_mode_modules",
+        ]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
 
     def _set_training_mode(self, mode: bool) -> None:
-        # Switching walks every module (~1 ms): only when the mode changes, not at every env step.
-        if self.policy.training != mode:
+        # Acting and training alternate at every env step: switch only when the mode changes, and by writing
+        # the modules' flags directly where that is all ``train(mode)`` does (torch's walk: ~0.2 ms a switch).
+        if self.policy.training == mode:
+            return
+        if self._mode_modules is None:
             self.policy.set_training_mode(mode)
+            return
+        for module in self._mode_modules:
+            module.__dict__["training"] = mode
 
     @contextmanager
     def _timed(self, phase: str) -> Iterator[None]:
@@ -903,34 +930,45 @@ class MuZero(BaseAlgorithm):
             targets[b, k] = self._policy_targets(self._root(observations), legal_mask)
         return targets
 
+    def _loss_targets(self, batch: UnrollTargets, value_targets: np.ndarray) -> dict[str, th.Tensor]:
+        """The loss's targets and per-step weights, built in numpy and moved to the device once each.
+
+        ``value_probs [B, K+1, S_v]``, ``reward_probs [B, K, S_r]``; ``value_weight``, ``policy_weight``
+        ``[B, K+1]`` and ``reward_weight [B, K]``: each term's mask times the step scale (1 at step 0, ``1/K``
+        after it, so that the total gradient does not grow with K).
+        """
+        step_scale = np.full(batch.status.shape[1], 1.0 / self.num_unroll_steps, np.float32)
+        step_scale[0] = 1.0
+        # h(x) in torch (as scalar_to_support computes it, so that targets are the same to the bit), the rest in numpy.
+        value_h = scalar_transform(th.as_tensor(value_targets)).numpy()
+        reward_h = scalar_transform(th.as_tensor(batch.rewards)).numpy()[:, 1:]
+        arrays = dict(
+            value_probs=two_hot_numpy(value_h, self.value_support_size),
+            reward_probs=two_hot_numpy(reward_h, self.reward_support_size),
+            value_weight=(batch.status != UNKNOWN) * step_scale,
+            policy_weight=(batch.status == INSIDE) * step_scale,
+            reward_weight=batch.reward_mask[:, 1:] * step_scale[1:],
+        )
+        return {name: th.as_tensor(array, dtype=th.float32, device=self.device) for name, array in arrays.items()}
+
     def _unroll_loss(
         self, batch: UnrollTargets, value_targets: np.ndarray, policy_targets: np.ndarray
     ) -> tuple[th.Tensor, dict[str, float], np.ndarray]:
         """The K-step MuZero loss; returns ``(loss, per-term means, new priorities [B])``."""
         network, device = self.policy.network, self.device
         observation = self.replay_buffer.observations_at(batch.rows[:, 0], batch.envs)
-        status = th.as_tensor(batch.status, device=device)
-        value_mask = (status != UNKNOWN).float()
-        policy_mask = (status == INSIDE).float()
-        value_target = th.as_tensor(value_targets, device=device)
-        value_probs = scalar_to_support(value_target, self.value_support_size)
-        reward_probs = scalar_to_support(th.as_tensor(batch.rewards, device=device), self.reward_support_size)
-        reward_mask = th.as_tensor(batch.reward_mask, device=device)
+        targets = self._loss_targets(batch, value_targets)
         policy_target = th.as_tensor(policy_targets, device=device)
         actions = th.as_tensor(batch.actions, device=device)
 
         policy_logits, value_logits, reward_logits = self._unroll(network, network.preprocess(observation), actions)
-        steps = policy_logits.shape[1]
-        # Steps 1..K are scaled by 1/K so that the total gradient does not grow with K.
-        step_scale = th.full((steps,), 1.0 / self.num_unroll_steps, device=device)
-        step_scale[0] = 1.0
-        value_loss = (_cross_entropy(value_logits, value_probs) * value_mask * step_scale).sum(dim=1)
-        policy_loss = (_cross_entropy(policy_logits, policy_target) * policy_mask * step_scale).sum(dim=1)
-        reward_loss = (_cross_entropy(reward_logits, reward_probs[:, 1:]) * reward_mask[:, 1:] * step_scale[1:]).sum(dim=1)
-        first_value = network.value_scalar(value_logits[:, 0].detach())
+        value_loss = (_cross_entropy(value_logits, targets["value_probs"]) * targets["value_weight"]).sum(dim=1)
+        policy_loss = (_cross_entropy(policy_logits, policy_target) * targets["policy_weight"]).sum(dim=1)
+        reward_loss = (_cross_entropy(reward_logits, targets["reward_probs"]) * targets["reward_weight"]).sum(dim=1)
+        first_value = network.value_scalar(value_logits[:, 0].detach()).cpu().numpy()
         weights = th.as_tensor(batch.weights, device=device)
         loss = (weights * (self.value_loss_weight * value_loss + reward_loss + policy_loss)).mean()
-        priorities = (first_value - value_target[:, 0]).abs().cpu().numpy() + 1e-6
+        priorities = np.abs(first_value - value_targets[:, 0]) + 1e-6
         terms = {"value": value_loss.mean().item(), "reward": reward_loss.mean().item(), "policy": policy_loss.mean().item()}
         return loss, terms, priorities
 
@@ -948,7 +986,7 @@ class MuZero(BaseAlgorithm):
                 loss, terms, priorities = self._unroll_loss(batch, value_targets, policy_targets)
                 self.policy.optimizer.zero_grad()
                 loss.backward()
-                th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm, foreach=True)
+                th.nn.utils.clip_grad_norm_(self._trained_parameters, self.max_grad_norm, foreach=True)
                 self.policy.optimizer.step()
                 self.replay_buffer.update_priorities(batch.flat_index, priorities)
             if self._compiled is not None:
