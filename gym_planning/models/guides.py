@@ -77,8 +77,8 @@ def check_bounded_box(space: spaces.Box, owner: str) -> None:
     if not (np.isfinite(space.low).all() and np.isfinite(space.high).all()):
         raise ValueError(
             f"{owner} has an unbounded Box action space {space} (infinite low/high): planning over sampled actions "
-            "needs finite bounds to map candidates into; give the env finite bounds (e.g. gymnasium.wrappers."
-            "ClipAction over a bounded Box, or RescaleAction) or clip the actions yourself"
+            "needs finite bounds to map candidates into; wrap the env in a gymnasium.ActionWrapper whose action_space "
+            "is the bounded Box of sensible actions (e.g. Box(-1, 1, shape)) and whose action() maps them to the env's"
         )
 
 
