@@ -8,7 +8,11 @@ search unrolls: a :class:`gym_planning.models.simulator.SimulatorModel` (the tru
 ``SearchAgent.predict`` has SB3's signature, so ``evaluate_policy(agent, vec_env)`` and the rest of SB3's
 tooling accept it; all observations of a VecEnv batch are searched in one batched search.
 
-Shapes: ``B`` batch (number of envs), ``A`` actions.
+Box actions (Sampled MuZero): when the model's roots are :class:`~gym_planning.search.SampledRootOutput` (a
+``SimulatorModel`` of a Box-action env, guided by an SB3 SAC/TD3/PPO), the agent runs
+:func:`~gym_planning.search.sampled_search` over K candidate actions per node and returns action vectors.
+
+Shapes: ``B`` batch (number of envs), ``A`` actions, ``K`` candidates per node, ``D`` action dimensions.
 """
 
 from __future__ import annotations
@@ -19,9 +23,16 @@ import numpy as np
 import torch as th
 
 from gym_planning.models.base import SearchModel
-from gym_planning.models.guides import as_guide, search_model_of
+from gym_planning.models.guides import as_guide, sample_count, search_model_of
 from gym_planning.models.simulator import SimulatorModel
-from gym_planning.search import SearchConfig, SearchOutput, run_policy
+from gym_planning.search import (
+    SampledRootOutput,
+    SampledSearchOutput,
+    SearchConfig,
+    SearchOutput,
+    run_policy,
+    sampled_search,
+)
 
 # as_guide and search_model_of live in gym_planning.models.guides; re-exported here for older imports.
 __all__ = ["SearchAgent", "as_guide", "search_model_of"]
@@ -57,9 +68,13 @@ class SearchAgent:
     :param gumbel_scale: Gumbel noise scale when ``deterministic=False`` (Gumbel search).
     :param two_player: zero-sum alternating play (see :func:`gym_planning.search.muzero_policy`).
     :param value_bounds: known ``(min, max)`` of Q for MuZero search (None: tracked over the tree).
+    :param num_samples: K, candidate actions sampled per node for a Box action space (sets the
+        :class:`SimulatorModel`'s ``num_samples``); None: the model's own (``guides.NUM_SAMPLES``). A Discrete space
+        is searched over all its actions and refuses it. ``search="gumbel"`` is recommended over samples (Sequential
+        Halving among the root's candidates).
     :param seed: seed of the search's random draws.
 
-    The search settings (every keyword argument but ``seed``; defaults and references in
+    The search settings (every keyword argument but ``num_samples`` and ``seed``; defaults and references in
     :class:`gym_planning.search.SearchConfig`) are kept as :attr:`search_config`.
     """
 
@@ -80,6 +95,7 @@ class SearchAgent:
         gumbel_scale: float = SearchConfig.gumbel_scale,
         two_player: bool = False,
         value_bounds: tuple[float, float] | None = None,
+        num_samples: int | None = None,
         seed: int | None = None,
     ):
         if search not in ("muzero", "gumbel"):
@@ -109,11 +125,13 @@ class SearchAgent:
             raise TypeError(f"model must implement SearchModel (root() and recurrent()); got {type(model).__name__}")
         if isinstance(model, SimulatorModel) and model.guide is None and guide is not None:
             model.guide = guide
+        if num_samples is not None:
+            _set_num_samples(model, guide, num_samples)
         self.guide = guide
         self.model = model
         self.rng = np.random.default_rng(seed)
         self.observation_space = getattr(model, "observation_space", None) or getattr(guide, "observation_space", None)
-        self.last_search: SearchOutput | None = None
+        self.last_search: SearchOutput | SampledSearchOutput | None = None
 
     def predict(
         self,
@@ -132,11 +150,18 @@ class SearchAgent:
         :param deterministic: greedy search (no root noise, most visited / best action) instead of sampling.
         :param action_masks: ``[B, A]`` bool, True = legal (sb3-contrib style); None: the model's root legal mask
             if it has one (``SimulatorModel`` reads the envs' ``action_masks()``), else all legal.
-        :return: ``(action [B] int64, state)``; the search itself is kept in :attr:`last_search`.
+        :return: ``(action [B] int64, state)``, or for Box actions ``(action [B, D], state)``, action vectors in the
+            Box (the chosen root candidates); the search itself is kept in :attr:`last_search`.
         """
         observation, unbatched = self._batched(observation)
         with th.no_grad():
             root = self.model.root(observation)
+        if isinstance(root, SampledRootOutput):
+            if action_masks is not None:
+                raise ValueError("action_masks apply to Discrete actions; a Box action space has no mask")
+            self.last_search = self._run_sampled(root, deterministic)
+            action = self._box_actions(self.last_search.action)
+            return (action[0] if unbatched else action), state
         legal_mask: np.ndarray | None
         if action_masks is not None:  # one [A] mask for one unbatched observation, as sb3-contrib accepts
             legal_mask = np.asarray(action_masks).reshape(len(observation), -1)
@@ -158,6 +183,24 @@ class SearchAgent:
             temperature=0.0 if deterministic else None,
         )
 
+    def _run_sampled(self, root: SampledRootOutput, deterministic: bool) -> SampledSearchOutput:
+        """One batched sampled search over the K candidates of each node; ``deterministic`` as in :meth:`_run`."""
+        return sampled_search(
+            self.search_config,
+            root,
+            _no_grad(self.model.recurrent),
+            rng=self.rng,
+            explore=not deterministic,
+            temperature=0.0 if deterministic else None,
+        )
+
+    def _box_actions(self, action: np.ndarray) -> np.ndarray:
+        """``[B, D]`` search actions -> ``[B, *shape]`` in the Box's dtype (the env's space when the model has one)."""
+        space = getattr(self.model, "action_space", None)
+        if space is None or space.shape is None:
+            return action
+        return action.reshape(len(action), *space.shape).astype(space.dtype)
+
     def _batched(self, observation: Any) -> tuple[Any, bool]:
         if isinstance(observation, dict):
             return observation, False
@@ -166,6 +209,19 @@ class SearchAgent:
         if space is not None and space.shape is not None and observation.shape == space.shape:
             return observation[None], True
         return observation, False
+
+
+def _set_num_samples(model: Any, guide: Any, num_samples: int) -> None:
+    """Give the model K (checked against the action space: a Discrete space refuses it with a clear error)."""
+    space = getattr(model, "action_space", None) or getattr(guide, "action_space", None)
+    if space is not None:
+        num_samples = sample_count(space, num_samples)  # type: ignore[assignment]
+    if not hasattr(model, "num_samples"):
+        raise ValueError(
+            f"num_samples sets how many actions a SimulatorModel samples per node; {type(model).__name__} has no "
+            "such setting (a learned model samples its own candidates): leave num_samples unset"
+        )
+    model.num_samples = num_samples
 
 
 def _no_grad(fn: Callable) -> Callable:

@@ -7,7 +7,12 @@ snapshot, step, snapshot the child). Leaf priors and values come from a guide (a
 from rollouts of configurable length, or both (rollout return plus the guide's discounted value where the
 rollout stops).
 
-Shapes: ``B`` batch (one row per real sub-env), ``A`` actions.
+With a Box action space the model serves Sampled MuZero (:func:`gym_planning.search.sampled_search`): at every
+node it proposes K candidate actions from the guide (an SB3 SAC/TD3/PPO's policy, see
+:func:`gym_planning.models.guides.as_guide`), or uniformly from the Box without a guide, and ``root``/``recurrent``
+return :class:`~gym_planning.search.SampledRootOutput` / :class:`~gym_planning.search.SampledRecurrentOutput`.
+
+Shapes: ``B`` batch (one row per real sub-env), ``A`` actions, ``K`` candidates per node, ``D`` action dimensions.
 
 Episode ends: a terminated step has discount 0 and value 0, and everything below it is worth 0. A truncated
 step (time limit) keeps its discount and bootstraps: its value is the guide's estimate (0 without a guide),
@@ -23,14 +28,14 @@ import gymnasium as gym
 import numpy as np
 
 from gym_planning.models import env_copies
-from gym_planning.models.guides import Guide, as_guide
-from gym_planning.search import RecurrentOutput, RootOutput
+from gym_planning.models.guides import BoxGuide, BoxGuideOutput, Guide, as_guide, check_bounded_box, sample_count
+from gym_planning.search import RecurrentOutput, RootOutput, SampledRecurrentOutput, SampledRootOutput
 from gym_planning.wrappers.snapshot import EnvState, get_env_state, set_env_state
 
 __all__ = ["SimulatorModel", "SimulatorNode", "Guide"]
 
 RolloutPolicy = Callable[[np.ndarray], np.ndarray]
-"""``policy(observation [B, ...]) -> action [B]``."""
+"""``policy(observation [B, ...]) -> action [B]`` (``[B, D]`` for Box actions)."""
 
 
 class SimulatorNode(NamedTuple):
@@ -68,7 +73,9 @@ class SimulatorModel:
         current states, so an agent searching with this model can be passed to ``evaluate_policy(agent, env)``.
     :param guide: leaf prior and value, ``guide(observation [B, ...]) -> (prior_logits [B, A], value [B])``, or a
         trained SB3 model (see :func:`gym_planning.models.guides.as_guide`). None: uniform prior, and
-        values from rollouts only (0 without rollouts).
+        values from rollouts only (0 without rollouts). For a Box action space, a
+        :data:`~gym_planning.models.guides.BoxGuide` ``guide(observation, num_samples, rng) -> BoxGuideOutput``
+        or an SB3 SAC/TD3/DDPG/PPO/A2C; None: K candidates uniform in the Box.
     :param rollout_steps: length of the rollout from each new leaf (0: none). Its discounted reward plus the
         guide's discounted value where it stops is the leaf's value.
     :param rollout_policy: ``policy(observation [B, ...]) -> action [B]`` for rollouts; None: uniformly random
@@ -77,7 +84,9 @@ class SimulatorModel:
     :param num_copies: env copies answering queries; batch rows are served in waves of ``num_copies``
         (rollouts of a wave run in lockstep so the rollout policy sees a batch). None: one copy per row.
     :param make_copy: builds one copy; None: ``gym.make(env.spec)`` (wrappers included), else deep copy.
-    :param seed: seed of the random rollout actions.
+    :param num_samples: K, candidate actions per node for a Box action space (None: ``guides.NUM_SAMPLES``);
+        must stay None for a Discrete space, which is searched over all its actions.
+    :param seed: seed of the random rollout actions and of the candidates' sampling.
     """
 
     def __init__(
@@ -90,6 +99,7 @@ class SimulatorModel:
         discount: float = 0.99,
         num_copies: int | None = None,
         make_copy: Callable[[], gym.Env] | None = None,
+        num_samples: int | None = None,
         seed: int | None = None,
     ):
         real = env_copies.sub_envs(env)
@@ -98,10 +108,12 @@ class SimulatorModel:
         elif make_copy is None:
             make_copy = functools.partial(env_copies.default_copy, real[0])
         action_space = env.action_space if not isinstance(env, (list, tuple)) else env[0].action_space
-        if not isinstance(action_space, gym.spaces.Discrete):
+        if isinstance(action_space, gym.spaces.Box):
+            check_bounded_box(action_space, "the env of SimulatorModel")
+        elif not isinstance(action_space, gym.spaces.Discrete):
             raise TypeError(
-                f"SimulatorModel plans over a Discrete action space; got {action_space}. Discretise continuous actions "
-                "first (gymnasium.wrappers.DiscretizeAction, gym_planning.wrappers.FactorisedDiscretizeAction)."
+                f"SimulatorModel plans over a Discrete or a bounded Box action space; got {action_space}. Map it to one "
+                "first (e.g. gym_planning.wrappers.ActionSetDiscretize with a list of actions)."
             )
         if not isinstance(rollout_steps, (int, np.integer)) or rollout_steps < 0:
             raise ValueError(f"rollout_steps must be an integer >= 0; got {rollout_steps!r}")
@@ -110,7 +122,9 @@ class SimulatorModel:
         if num_copies is not None and (not isinstance(num_copies, (int, np.integer)) or num_copies < 1):
             raise ValueError(f"num_copies must be None or >= 1; got {num_copies}")
         self.env = env
-        self.num_actions = int(action_space.n)
+        self.continuous = isinstance(action_space, gym.spaces.Box)
+        self.num_samples = sample_count(action_space, num_samples) or 0  # K; 0 for a Discrete space
+        self.num_actions = 0 if self.continuous else int(action_space.n)  # A; 0 for a Box
         self.action_space = action_space
         self.observation_space = env.observation_space if not isinstance(env, (list, tuple)) else env[0].observation_space
         self.guide = guide
@@ -122,19 +136,20 @@ class SimulatorModel:
         self._real = real
         self._copies: list[gym.Env] = []
         self._rng = np.random.default_rng(seed)
-        self._guide_fn: Guide | None = None
+        self._guide_fn: Guide | BoxGuide | None = None
         self._guide_source: Any = None
         self.root_legal_mask: np.ndarray | None = None
 
     # ------------------------------------------------------------------------------------------
     # SearchModel protocol
 
-    def root(self, observation: np.ndarray) -> RootOutput:
+    def root(self, observation: np.ndarray) -> RootOutput | SampledRootOutput:
         """Snapshots of the real envs as roots, with the guide's (or rollouts') prior and value.
 
         :param observation: ``[B, ...]`` the real envs' current observations (B = number of real envs).
         :return: ``RootOutput(prior_logits [B, A], value [B], embedding: list of B SimulatorNode)``; the legal
-            actions at the roots are left in :attr:`root_legal_mask` (``[B, A]`` or None).
+            actions at the roots are left in :attr:`root_legal_mask` (``[B, A]`` or None). Box actions:
+            ``SampledRootOutput(candidates [B, K, D], log_pi [B, K], log_beta [B, K], value [B], embedding)``.
         """
         observation = self._check_observation(observation)
         num_envs = len(self._real) if self._real is not None else self.env.num_envs
@@ -159,25 +174,33 @@ class SimulatorModel:
                 returns[wave], boot_obs[wave], boot_weight[wave] = self._rollout(
                     wave_copies, observation[wave], np.ones(len(wave), np.bool_)
                 )
-            logits, value = self._estimate(observation, returns, boot_obs, boot_weight)
+            policy, value = self._estimate(observation, returns, boot_obs, boot_weight)
         else:
-            logits, value = self._estimate(observation, np.zeros(batch_size), observation, np.ones(batch_size))
-        return RootOutput(prior_logits=logits, value=value, embedding=nodes)
+            policy, value = self._estimate(observation, np.zeros(batch_size), observation, np.ones(batch_size))
+        if self.continuous:
+            return SampledRootOutput(policy.candidates, policy.log_pi, policy.log_beta, value, nodes)
+        return RootOutput(prior_logits=policy, value=value, embedding=nodes)
 
-    def recurrent(self, embedding: Sequence[SimulatorNode], action: np.ndarray) -> tuple[RecurrentOutput, list]:
+    def recurrent(
+        self, embedding: Sequence[SimulatorNode], action: np.ndarray
+    ) -> tuple[RecurrentOutput | SampledRecurrentOutput, list]:
         """One true env step from each of the B nodes.
 
         :param embedding: B :class:`SimulatorNode` (from ``root`` or earlier ``recurrent`` calls).
-        :param action: ``[B]`` int64 actions.
+        :param action: ``[B]`` int64 actions (``[B, D]`` action vectors for a Box action space).
         :return: ``(RecurrentOutput(reward [B], discount [B], prior_logits [B, A], value [B], legal_mask [B, A] or
-            None), children: list of B SimulatorNode)``.
+            None), children: list of B SimulatorNode)``; Box actions: ``SampledRecurrentOutput(reward, discount,
+            candidates [B, K, D], log_pi [B, K], log_beta [B, K], value)`` in its place.
         """
-        action = np.asarray(action, dtype=np.int64)
         batch_size = len(embedding)
-        if action.shape != (batch_size,):
-            raise ValueError(f"action must have shape [B] = ({batch_size},); got {action.shape}")
+        action = np.asarray(action, dtype=np.float64 if self.continuous else np.int64)
+        expected = (batch_size, *self.action_space.shape)
+        if action.shape != expected:
+            raise ValueError(
+                f"action must have shape {'[B, D]' if self.continuous else '[B]'} = {expected}; got {action.shape}"
+            )
         step = self._step_all(embedding, action)
-        logits, value = self._estimate(
+        policy, value = self._estimate(
             step.observation, step.rollout_return, step.bootstrap_observation, step.bootstrap_weight
         )
         ended_before = np.array([node.ended for node in embedding])
@@ -193,7 +216,9 @@ class SimulatorModel:
             else SimulatorNode(step.child_states[i], bool(step.terminated[i] or step.truncated[i]), float(value[i]))
             for i, node in enumerate(embedding)
         ]
-        output = RecurrentOutput(reward=reward, discount=discount, prior_logits=logits, value=value, legal_mask=legal)
+        if self.continuous:
+            return SampledRecurrentOutput(reward, discount, policy.candidates, policy.log_pi, policy.log_beta, value), children
+        output = RecurrentOutput(reward=reward, discount=discount, prior_logits=policy, value=value, legal_mask=legal)
         return output, children
 
     # ------------------------------------------------------------------------------------------
@@ -220,7 +245,7 @@ class SimulatorModel:
                     terminated[row] = True
                     continue
                 set_env_state(env_copy, node.state)
-                obs, r, term, trunc, _ = env_copy.step(int(action[row]))
+                obs, r, term, trunc, _ = env_copy.step(self._env_action(action[row]))
                 observations[row], reward[row], terminated[row], truncated[row] = obs, float(r), term, trunc
                 child_states[row] = get_env_state(env_copy)
                 masks[row] = env_copies.action_masks(env_copy)
@@ -234,7 +259,7 @@ class SimulatorModel:
                 boot_obs[row] = wave_boot[j]
         boot_weight = np.where(terminated, 0.0, boot_weight)
         legal = None
-        if any(m is not None for m in masks):
+        if not self.continuous and any(m is not None for m in masks):
             legal = np.stack([np.ones(self.num_actions, np.bool_) if m is None else m for m in masks])
         return _StepResult(
             np.stack(observations),
@@ -270,7 +295,7 @@ class SimulatorModel:
                 break
             actions = self._rollout_actions(copies, observation, rows)
             for row, act in zip(rows, actions):
-                obs, r, term, trunc, _ = copies[row].step(int(act))
+                obs, r, term, trunc, _ = copies[row].step(self._env_action(act))
                 returns[row] += weight[row] * float(r)
                 weight[row] *= self.discount
                 observation[row] = obs
@@ -280,9 +305,18 @@ class SimulatorModel:
                     running[row] = False
         return returns, observation, weight
 
+    def _env_action(self, action: np.ndarray) -> Any:
+        """One row of the search's actions as the env takes it: an int, or a vector of the Box's dtype."""
+        if self.continuous:
+            return np.asarray(action, dtype=self.action_space.dtype).reshape(self.action_space.shape)
+        return int(action)
+
     def _rollout_actions(self, copies: list[gym.Env], observation: np.ndarray, rows: np.ndarray) -> np.ndarray:
         if self.rollout_policy is not None:
-            return np.asarray(self.rollout_policy(observation[rows])).reshape(len(rows))
+            return np.asarray(self.rollout_policy(observation[rows])).reshape(len(rows), *self.action_space.shape)
+        if self.continuous:  # uniform in the Box
+            space = self.action_space
+            return self._rng.uniform(space.low, space.high, (len(rows), *space.shape))
         actions = np.empty(len(rows), np.int64)
         for i, row in enumerate(rows):
             mask = env_copies.action_masks(copies[row])
@@ -295,14 +329,37 @@ class SimulatorModel:
 
     def _estimate(
         self, observation: np.ndarray, returns: np.ndarray, boot_obs: np.ndarray, boot_weight: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Prior logits ``[B, A]`` at ``observation`` and values ``[B]`` = rollout return + weight * guide value."""
+    ) -> tuple[Any, np.ndarray]:
+        """The policy at ``observation`` and values ``[B]`` = rollout return + weight * guide value there.
+
+        The policy is the prior logits ``[B, A]``, or for Box actions a :class:`BoxGuideOutput` whose candidates,
+        ``log_pi`` and ``log_beta`` describe the K sampled actions (its value field is not used).
+        """
         batch_size = len(observation)
         guide = self._guide()
         if guide is None:
-            return np.zeros((batch_size, self.num_actions)), returns.astype(np.float64)
+            return self._uniform_policy(batch_size), returns.astype(np.float64)
         needs_boot = self.rollout_steps > 0
         batch = np.concatenate([observation, boot_obs]) if needs_boot else observation
+        if self.continuous:
+            box = self._box_guide_output(guide, batch)
+            policy: Any = BoxGuideOutput(*(field[:batch_size] for field in box))
+            value = box.value
+        else:
+            logits, value = self._discrete_guide_output(guide, batch)
+            policy = logits[:batch_size]
+        boot_value = value[batch_size:] if needs_boot else value
+        return policy, returns + boot_weight * boot_value
+
+    def _uniform_policy(self, batch_size: int) -> Any:
+        if not self.continuous:
+            return np.zeros((batch_size, self.num_actions))
+        space, shape = self.action_space, (batch_size, self.num_samples)
+        candidates = self._rng.uniform(space.low, space.high, (*shape, *space.shape)).reshape(*shape, -1)
+        return BoxGuideOutput(candidates, np.zeros(shape), np.zeros(shape), np.zeros(batch_size))
+
+    def _discrete_guide_output(self, guide: Any, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(prior_logits [n, A], value [n])`` of the guide at the ``n`` observations of ``batch``."""
         logits, value = guide(batch)
         logits, value = np.asarray(logits, dtype=np.float64), np.asarray(value, dtype=np.float64)
         if logits.size != len(batch) * self.num_actions or value.size != len(batch):
@@ -311,10 +368,28 @@ class SimulatorModel:
                 f"{len(batch)} observations; expected [B, A] = ({len(batch)}, {self.num_actions}) and [B]"
             )
         logits, value = logits.reshape(len(batch), self.num_actions), value.reshape(len(batch))
-        boot_value = value[batch_size:] if needs_boot else value
-        return logits[:batch_size], returns + boot_weight * boot_value
+        return logits, value
 
-    def _guide(self) -> Guide | None:
+    def _box_guide_output(self, guide: Any, batch: np.ndarray) -> BoxGuideOutput:
+        """The Box guide's output at the ``n`` observations of ``batch``, checked and as float64."""
+        n, k, d = len(batch), self.num_samples, int(np.prod(self.action_space.shape))
+        out = BoxGuideOutput(*guide(batch, k, self._rng))
+        candidates = np.asarray(out.candidates, dtype=np.float64)
+        log_pi, log_beta = np.asarray(out.log_pi, np.float64), np.asarray(out.log_beta, np.float64)
+        value = np.asarray(out.value, dtype=np.float64)
+        if candidates.shape != (n, k, d) or log_pi.shape != (n, k) or log_beta.shape != (n, k) or value.shape != (n,):
+            raise ValueError(
+                f"the Box guide returned candidates {candidates.shape}, log_pi {log_pi.shape}, log_beta {log_beta.shape}"
+                f" and value {value.shape} for {n} observations; expected [B, K, D] = {(n, k, d)}, [B, K] and [B]"
+            )
+        if not np.isfinite(candidates).all():
+            raise ValueError(
+                f"the guide {getattr(self.guide, '__name__', type(self.guide).__name__)} returned NaN or infinite "
+                "candidate actions: its policy must give finite actions inside the Box"
+            )
+        return BoxGuideOutput(candidates, log_pi, log_beta, value)
+
+    def _guide(self) -> Guide | BoxGuide | None:
         if self.guide is None:
             return None
         if self._guide_source is not self.guide:  # converted on first use: SearchAgent may set the guide later

@@ -114,8 +114,10 @@ def test_bad_inputs_get_clear_errors():
         model.root(np.zeros((3, 4), np.float32))
     with pytest.raises(ValueError, match="shape"):
         model.root(np.zeros((2, 5), np.float32))
-    with pytest.raises(TypeError, match="Discrete"):
-        SimulatorModel(gym.make("Pendulum-v1"))
+    multi_discrete = gym.make("CartPole-v1")
+    multi_discrete.action_space = gym.spaces.MultiDiscrete([2, 2])  # Box actions are searched since issue 16
+    with pytest.raises(TypeError, match="Discrete or a bounded Box"):
+        SimulatorModel(multi_discrete)
     with pytest.raises(TypeError, match="VecNormalize"):
         SimulatorModel(VecNormalize(vec_env))
     with pytest.raises(ValueError, match="rollout_steps"):
