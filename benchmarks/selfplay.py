@@ -53,7 +53,6 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "tictactoe": _TICTACTOE.kwargs,
     "go": dict(
         search="gumbel",
-        temperature=1.0,
         num_simulations=16,
         max_num_considered_actions=8,
         discount=1.0,

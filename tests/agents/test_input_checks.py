@@ -1,5 +1,6 @@
 """Bad input from the env or the user gets one clear error naming the problem and the fix."""
 
+import warnings
 from pathlib import Path
 
 import gymnasium as gym
@@ -72,3 +73,14 @@ def test_progress_bar_dependencies_are_core():
         project = tomllib.load(file)["project"]
     core = {dep.split(">")[0].split("=")[0].split("<")[0].strip() for dep in project["dependencies"]}
     assert {"tqdm", "rich"} <= core
+
+
+def test_a_visit_temperature_with_gumbel_search_warns_that_it_is_ignored():
+    env = DummyVecEnv([make_corridor])
+    with pytest.warns(UserWarning, match="temperature=0.5 has no effect with search='gumbel'"):
+        MuZero("MlpPolicy", env, search="gumbel", temperature=0.5, **SMALL)
+    with warnings.catch_warnings():  # the default schedule, pUCT, or prior-policy acting (temperature used) stay quiet
+        warnings.simplefilter("error")
+        MuZero("MlpPolicy", env, search="gumbel", **SMALL)
+        MuZero("MlpPolicy", env, search="muzero", temperature=0.5, **SMALL)
+        MuZero("MlpPolicy", env, search="gumbel", temperature=0.5, search_at_train_time=False, **SMALL)

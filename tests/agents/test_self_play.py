@@ -182,7 +182,7 @@ def test_short_self_play_learns_values_from_the_player_to_move_view():
         "MlpPolicy", make_vec_env(TicTacToeEnv, n_envs=8, seed=0), seed=0, search="gumbel",
         max_num_considered_actions=9, num_simulations=16, discount=1.0, td_steps=9, num_unroll_steps=3,
         batch_size=64, learning_starts=400, replay_ratio=0.5, reanalyse_fraction=0.0, value_support_size=5,
-        value_loss_weight=1.0, temperature=1.0, learning_rate=3e-3, policy_kwargs=dict(network_kwargs=dict(latent_dim=64)),
+        value_loss_weight=1.0, learning_rate=3e-3, policy_kwargs=dict(network_kwargs=dict(latent_dim=64)),
     )  # fmt: skip
     model.learn(1_200)
     values = model.policy.network.root(np.stack(observations)).value.detach().numpy()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import pathlib
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from time import perf_counter, time_ns
@@ -412,6 +413,14 @@ class MuZero(BaseAlgorithm):
         self.discount = discount
         self.reanalyse_fraction = reanalyse_fraction
         self.target_update_interval = target_update_interval
+        if search == "gumbel" and search_at_train_time and temperature is not visit_temperature_schedule:
+            # Gumbel MuZero acts by its Sequential Halving winner: a visit temperature would be silently ignored.
+            warnings.warn(
+                f"temperature={temperature!r} has no effect with search='gumbel' (Gumbel MuZero acts by the winner of "
+                "Sequential Halving; its exploration comes from the root Gumbel noise): drop it, or use search='muzero'",
+                UserWarning,
+                stacklevel=2,
+            )
         self.temperature = temperature
         self.replay_ratio = replay_ratio
         self.learning_starts = learning_starts
