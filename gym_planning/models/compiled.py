@@ -43,7 +43,8 @@ def _mlp_layers(mlp: nn.Module, name: str) -> list[tuple[nn.Linear, nn.LayerNorm
     """``(Linear, LayerNorm or None)`` per layer of a ``Linear -> LayerNorm -> ReLU ... -> Linear`` stack."""
     if not isinstance(mlp, nn.Sequential):
         raise NotCompilableError(f"{name} is a {type(mlp).__name__}, not the nn.Sequential MlpMuZeroNetwork builds")
-    modules, layers = list(mlp), []
+    modules = list(mlp)
+    layers: list[tuple[nn.Linear, nn.LayerNorm | None]] = []
     i = 0
     while i < len(modules):
         linear = modules[i]

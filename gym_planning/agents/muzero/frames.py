@@ -82,8 +82,9 @@ class StackedFrames:
         envs = np.arange(n_envs)
         if stored_rows == self.capacity:  # ``row`` is the oldest: its successor must stand without it
             following = (row + 1) % self.capacity
-            for env in np.flatnonzero(~self.is_keyframe[following]):
-                self._make_keyframe(following, int(env), self.read(np.array([following]), np.array([env]))[0])
+            for env_index in np.flatnonzero(~self.is_keyframe[following]):
+                env = int(env_index)
+                self._make_keyframe(following, env, self.read(np.array([following]), np.array([env]))[0])
         previous = self.read(np.full(n_envs, (row - 1) % self.capacity), envs) if stored_rows else None
         for env in range(n_envs):
             self.keyframes.pop((row, env), None)
@@ -161,8 +162,8 @@ def resolve_frame_stack(setting: int | str | None, env: VecEnv | None, observati
         if detected is None or len(observation_shape) == 0 or observation_shape[0] % detected:
             return None
         return detected
-    check_frame_stack(observation_shape, setting)  # type: ignore[arg-type]
-    return int(setting)  # type: ignore[arg-type]
+    check_frame_stack(observation_shape, setting)  # type: ignore[arg-type]  # check_frame_stack refuses non-integers
+    return int(setting)
 
 
 def available_memory_bytes() -> int | None:
