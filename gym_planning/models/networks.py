@@ -464,7 +464,9 @@ class GaussianMlpMuZeroNetwork(MuZeroNetwork):
         return gaussian_candidates(mean.double().cpu().numpy(), log_std.double().cpu().numpy(), num_samples, rng=rng)
 
     @th.no_grad()
-    def sampled_root(self, observation: np.ndarray | th.Tensor, num_samples: int, *, rng: np.random.Generator) -> SampledRootOutput:
+    def sampled_root(
+        self, observation: np.ndarray | th.Tensor, num_samples: int, *, rng: np.random.Generator
+    ) -> SampledRootOutput:
         """Search roots for raw observations ``[B, *obs]`` with K pre-squash candidates ``[B, K, D]`` each."""
         hidden, policy_output, value_logits = self.initial_inference(observation)
         candidates, log_pi, log_beta = self._candidates(policy_output, num_samples, rng)

@@ -103,7 +103,9 @@ def test_search_runs_on_the_network(policy):
 
 
 def _gaussian_network(action_dim=2):
-    return GaussianMlpMuZeroNetwork(spaces.Box(-1, 1, (3,), np.float32), action_dim, latent_dim=8, hidden_sizes=(16,), **SUPPORT)
+    return GaussianMlpMuZeroNetwork(
+        spaces.Box(-1, 1, (3,), np.float32), action_dim, latent_dim=8, hidden_sizes=(16,), **SUPPORT
+    )
 
 
 def test_gaussian_network_shapes_and_action_conditioned_dynamics():
