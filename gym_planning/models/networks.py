@@ -47,9 +47,10 @@ MIN_LATENT_SIDE = 3
 HIDDEN_STATE_EPS = 1e-5
 
 # Range of the Gaussian policy head's log standard deviation (GaussianMlpMuZeroNetwork): the head's raw output
-# is mapped smoothly into it (tanh), so that the sampled-policy loss can neither collapse the Gaussian to a
-# point (log-densities growing without bound) nor spread it past the squashing tanh's useful range. SAC uses
-# [-20, 2] with a hard clamp; -5 keeps std >= 0.007 in pre-squash units, finer than Box control needs.
+# is clamped into it (as SB3's SAC clamps to [-20, 2]), so that the sampled-policy loss can neither collapse the
+# Gaussian to a point (log-densities growing without bound) nor spread it past the squashing tanh's useful
+# range; -5 keeps std >= 0.007 in pre-squash units, finer than Box control needs. A fresh head outputs about 0:
+# std 1, exploring the whole Box (a smooth map of the raw output into the range would start at std 0.2).
 LOG_STD_MIN = -5.0
 LOG_STD_MAX = 2.0
 
@@ -378,10 +379,9 @@ def squash_action(pre_squash: th.Tensor) -> th.Tensor:
 
 def gaussian_parameters(policy_output: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
     """Split the Gaussian policy head's output ``[..., 2D]`` into ``mean [..., D]`` and ``log_std [..., D]``,
-    ``log_std`` mapped smoothly into ``[LOG_STD_MIN, LOG_STD_MAX]``."""
+    ``log_std`` clamped into ``[LOG_STD_MIN, LOG_STD_MAX]``."""
     mean, raw = policy_output.chunk(2, dim=-1)
-    log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (th.tanh(raw) + 1.0)
-    return mean, log_std
+    return mean, raw.clamp(LOG_STD_MIN, LOG_STD_MAX)
 
 
 def gaussian_log_prob(policy_output: th.Tensor, pre_squash: th.Tensor) -> th.Tensor:
@@ -400,7 +400,7 @@ def gaussian_log_prob(policy_output: th.Tensor, pre_squash: th.Tensor) -> th.Ten
 class GaussianMlpMuZeroNetwork(MuZeroNetwork):
     """Fully connected MuZero network for ``Box`` actions of D dimensions (Sampled MuZero, Hubert et al. 2021).
 
-    The policy head outputs ``[B, 2D]``: the mean and (unconstrained) log standard deviation of a diagonal
+    The policy head outputs ``[B, 2D]``: the mean and log standard deviation (clamped to ``[LOG_STD_MIN, LOG_STD_MAX]``) of a diagonal
     Gaussian over *pre-squash* actions ``u``; the action is ``tanh(u)`` in ``[-1, 1]^D``, rescaled to the Box's
     ``low .. high`` by the agent (as SB3's SAC does). The dynamics network takes the hidden state and the
     normalised action vector ``tanh(u)`` (instead of a one-hot). Searches see it through :meth:`sampled_root`
