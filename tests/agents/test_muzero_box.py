@@ -67,6 +67,8 @@ def test_pendulum_learns_without_a_wrapper_and_predicts_in_the_box(pendulum):
     assert actions.shape == (4, 1) and actions.dtype == np.float32 and (np.abs(actions) <= 2.0).all()
     single, _ = pendulum.predict(observations[0], deterministic=False)
     assert single.shape == (1,)
+    with pytest.raises(ValueError, match="Box action space has none"):
+        pendulum.predict(observations, action_masks=np.ones((4, 2), bool))
 
 
 def test_save_load_and_replay_round_trip(pendulum, tmp_path):

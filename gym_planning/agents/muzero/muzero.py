@@ -715,6 +715,8 @@ class MuZero(BaseAlgorithm):
                 raise ValueError("predict got a non-finite observation (NaN or inf); the network cannot embed it")
         obs_tensor, vectorized = self.policy.obs_to_tensor(observation)
         if self.is_box:
+            if action_masks is not None:
+                raise ValueError("action_masks mark legal Discrete actions; a Box action space has none: pass None")
             output = self._search_box(obs_tensor, explore=False, temperature=0.0 if deterministic else 1.0)
             actions = unscale_action(self.action_space, np.tanh(output.action))
             return (actions if vectorized else actions[0]), state
