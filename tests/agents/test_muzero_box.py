@@ -82,6 +82,8 @@ def test_save_load_and_replay_round_trip(pendulum, tmp_path):
     )
     for name, tensor in pendulum.policy.state_dict().items():
         assert th.equal(tensor, loaded.policy.state_dict()[name]), name
+    without_env = MuZero.load(tmp_path / "model")
+    assert without_env.predict(observation, deterministic=True)[0].shape == (1, 1)
     loaded.load_replay_buffer(tmp_path / "replay.pkl")
     for name in ("actions", "candidates", "policy_targets", "rewards"):
         np.testing.assert_array_equal(getattr(loaded.replay_buffer, name), getattr(pendulum.replay_buffer, name))

@@ -419,7 +419,7 @@ class MuZero(BaseAlgorithm):
         self.num_simulations = num_simulations
         self.num_samples = num_samples
         self.two_player = _resolve_two_player(two_player, self.env)
-        if self.is_box:
+        if self.env is not None and self.is_box:  # (a load without an env sets the spaces later)
             _check_box_settings(num_samples, search_at_train_time, search_for_targets, async_actors, self.two_player)
         if async_actors and self.two_player:
             raise ValueError(
