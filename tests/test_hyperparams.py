@@ -51,8 +51,8 @@ def test_overrides_replace_entries_and_are_checked():
 
 
 def test_unknown_algorithm_and_env_are_named():
-    with pytest.raises(ValueError, match=r"unknown algorithm 'sac'; choose one of \['a2c', 'dqn', 'muzero', 'ppo'\]"):
-        load_hyperparams("sac", "CartPole-v1")
+    with pytest.raises(ValueError, match=r"unknown algorithm 'td3'; choose one of \['a2c', 'dqn', 'muzero', 'ppo', 'sac'\]"):
+        load_hyperparams("td3", "CartPole-v1")
     with pytest.raises(ValueError, match=r"no tuned ppo settings for env 'MountainCar-v0'.*CartPole-v1"):
         load_hyperparams("ppo", "MountainCar-v0")
 

@@ -23,14 +23,14 @@ from typing import Any, Callable
 
 import gymnasium as gym
 import yaml
-from stable_baselines3 import A2C, DQN, PPO
+from stable_baselines3 import A2C, DQN, PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from gym_planning.agents.muzero import MuZero
 
-ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"muzero": MuZero, "ppo": PPO, "dqn": DQN, "a2c": A2C}
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"muzero": MuZero, "ppo": PPO, "dqn": DQN, "a2c": A2C, "sac": SAC}
 """Algorithm names (as in the YAML file names and on the command line) and their classes."""
 
 RUN_KEYS = ("n_timesteps", "n_envs", "policy", "normalize", "gym_id", "env_kwargs", "env_wrapper", "eval_env_kwargs")

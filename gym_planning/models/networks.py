@@ -4,6 +4,8 @@ Two families share one interface (:class:`MuZeroNetwork`: ``representation``, ``
 ``reward`` (together the dynamics), ``prediction``):
 
 - :class:`MlpMuZeroNetwork` for vector (or one-hot-able discrete) observations;
+- :class:`GaussianMlpMuZeroNetwork`, its variant for ``Box`` actions (Sampled MuZero, Hubert et al. 2021): a
+  Gaussian policy head over pre-squash actions and a dynamics network fed the ``tanh``-squashed action vector;
 - :class:`ConvMuZeroNetwork` for images, with MuZero's Atari down-sampling (stride-2 convolutions,
   residual blocks, average pooling: 1/16 of the resolution) applied as far as the image size allows
   (:func:`choose_downsampling`: 96 x 96 Atari frames to 6 x 6, Minipacman 15 x 19 to 8 x 10, Sokoban's 10 x 10
@@ -32,6 +34,7 @@ from torch import nn
 
 from gym_planning.models.support import support_to_scalar
 from gym_planning.search import RecurrentOutput, RootOutput
+from gym_planning.search.sampled import SampledRecurrentFn, SampledRecurrentOutput, SampledRootOutput, gaussian_candidates
 
 # MuZero's Atari network halves each side 4 times (96 x 96 frames -> 6 x 6 latent planes).
 MAX_HALVINGS = 4
@@ -42,6 +45,14 @@ MIN_LATENT_SIDE = 3
 
 # Added to the range in normalize_hidden_state (the compiled copy in models/compiled.py uses it too).
 HIDDEN_STATE_EPS = 1e-5
+
+# Range of the Gaussian policy head's log standard deviation (GaussianMlpMuZeroNetwork): the head's raw output
+# is clamped into it (as SB3's SAC clamps to [-20, 2]), so that the sampled-policy loss can neither collapse the
+# Gaussian to a point (log-densities growing without bound) nor spread it past the squashing tanh's useful
+# range; -5 keeps std >= 0.007 in pre-squash units, finer than Box control needs. A fresh head outputs about 0:
+# std 1, exploring the whole Box (a smooth map of the raw output into the range would start at std 0.2).
+LOG_STD_MIN = -5.0
+LOG_STD_MAX = 2.0
 
 
 def normalize_hidden_state(hidden: th.Tensor, eps: float = HIDDEN_STATE_EPS) -> th.Tensor:
@@ -359,3 +370,134 @@ class ConvMuZeroNetwork(MuZeroNetwork):
     def prediction(self, hidden: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         features = self.prediction_net(hidden).flatten(1)
         return self.policy_net(features), self.value_net(features)
+
+
+def squash_action(pre_squash: th.Tensor) -> th.Tensor:
+    """Pre-squash action vectors (any shape) -> normalised actions in ``(-1, 1)`` (``tanh``, as SB3's SAC)."""
+    return th.tanh(pre_squash)
+
+
+def gaussian_parameters(policy_output: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+    """Split the Gaussian policy head's output ``[..., 2D]`` into ``mean [..., D]`` and ``log_std [..., D]``,
+    ``log_std`` clamped into ``[LOG_STD_MIN, LOG_STD_MAX]``."""
+    mean, raw = policy_output.chunk(2, dim=-1)
+    return mean, raw.clamp(LOG_STD_MIN, LOG_STD_MAX)
+
+
+def gaussian_log_prob(policy_output: th.Tensor, pre_squash: th.Tensor) -> th.Tensor:
+    """Log-density ``[..., K]`` of K pre-squash actions ``[..., K, D]`` under the diagonal Gaussian the policy
+    head's output ``[..., 2D]`` describes (summed over the D dimensions).
+
+    Densities are of the pre-squash Gaussian: the ``tanh`` Jacobian does not depend on the network, so the
+    sampled-policy loss ``-sum_k w_k log pi(a_k)`` has the same gradient with or without it.
+    """
+    mean, log_std = gaussian_parameters(policy_output)
+    z = (pre_squash - mean.unsqueeze(-2)) * th.exp(-log_std).unsqueeze(-2)
+    per_dim = -0.5 * z.square() - log_std.unsqueeze(-2) - 0.5 * np.log(2.0 * np.pi)
+    return per_dim.sum(dim=-1)
+
+
+class GaussianMlpMuZeroNetwork(MuZeroNetwork):
+    """Fully connected MuZero network for ``Box`` actions of D dimensions (Sampled MuZero, Hubert et al. 2021).
+
+    The policy head outputs ``[B, 2D]``: the mean and log standard deviation (clamped to ``[LOG_STD_MIN, LOG_STD_MAX]``) of a diagonal
+    Gaussian over *pre-squash* actions ``u``; the action is ``tanh(u)`` in ``[-1, 1]^D``, rescaled to the Box's
+    ``low .. high`` by the agent (as SB3's SAC does). The dynamics network takes the hidden state and the
+    normalised action vector ``tanh(u)`` (instead of a one-hot). Searches see it through :meth:`sampled_root`
+    and :meth:`sampled_recurrent_fn`, which draw K candidates per node with
+    :func:`~gym_planning.search.sampled.gaussian_candidates`. ``root`` still gives the value (bootstrap targets);
+    its ``prior_logits`` are the Gaussian's ``[B, 2D]`` parameters, not logits over actions.
+
+    :param num_actions: ``D``, the Box's action dimensions.
+    :param latent_dim: ``L``, size of the hidden state.
+    :param hidden_sizes: hidden layers of every MLP (representation, dynamics, heads).
+    (Other parameters: see :class:`MuZeroNetwork`.)
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        num_actions: int,
+        *,
+        value_support_size: int,
+        reward_support_size: int,
+        discount: float,
+        normalize_images: bool = True,
+        latent_dim: int = 64,
+        hidden_sizes: tuple[int, ...] = (128,),
+    ):
+        super().__init__(
+            observation_space,
+            num_actions,
+            value_support_size=value_support_size,
+            reward_support_size=reward_support_size,
+            discount=discount,
+            normalize_images=normalize_images,
+        )
+        hidden_sizes = tuple(hidden_sizes)
+        obs_dim = get_flattened_obs_dim(observation_space)
+        self.action_dim = num_actions
+        self.representation_net = _mlp(obs_dim, hidden_sizes, latent_dim)
+        self.dynamics_net = _mlp(latent_dim + num_actions, hidden_sizes, latent_dim)
+        self.reward_net = _mlp(latent_dim, hidden_sizes, 2 * reward_support_size + 1, zero_last=True)
+        self.policy_net = _mlp(latent_dim, hidden_sizes, 2 * num_actions)
+        self.value_net = _mlp(latent_dim, hidden_sizes, 2 * value_support_size + 1, zero_last=True)
+
+    def representation(self, observation: th.Tensor) -> th.Tensor:
+        return normalize_hidden_state(self.representation_net(observation.flatten(1)))
+
+    def transition(self, hidden: th.Tensor, action: th.Tensor) -> th.Tensor:
+        """Hidden ``[B, L]`` and normalised actions ``[B, D]`` (in ``[-1, 1]``) -> next normalised hidden ``[B, L]``."""
+        return normalize_hidden_state(self.dynamics_net(th.cat([hidden, action.to(hidden.dtype)], dim=1)))
+
+    def reward(self, next_hidden: th.Tensor) -> th.Tensor:
+        return self.reward_net(next_hidden)
+
+    def prediction(self, hidden: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        """``f``: hidden ``[B, L]`` -> Gaussian policy parameters ``[B, 2D]`` (mean, raw log-std) and value logits."""
+        return self.policy_net(hidden), self.value_net(hidden)
+
+    def _candidates(
+        self, policy_output: th.Tensor, num_samples: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        mean, log_std = gaussian_parameters(policy_output)
+        return gaussian_candidates(mean.double().cpu().numpy(), log_std.double().cpu().numpy(), num_samples, rng=rng)
+
+    @th.no_grad()
+    def sampled_root(
+        self, observation: np.ndarray | th.Tensor, num_samples: int, *, rng: np.random.Generator
+    ) -> SampledRootOutput:
+        """Search roots for raw observations ``[B, *obs]`` with K pre-squash candidates ``[B, K, D]`` each."""
+        hidden, policy_output, value_logits = self.initial_inference(observation)
+        candidates, log_pi, log_beta = self._candidates(policy_output, num_samples, rng)
+        return SampledRootOutput(candidates, log_pi, log_beta, self.value_scalar(value_logits).cpu().numpy(), hidden)
+
+    def sampled_recurrent_fn(self, num_samples: int, *, rng: np.random.Generator) -> SampledRecurrentFn:
+        """The sampled search's ``recurrent_fn``: one learned step from E hidden states with the pre-squash
+        actions ``[E, D]`` the search chose, K new candidates at each child. Like ``recurrent``, the model never
+        predicts termination (``discount`` is the constant ``self.discount``)."""
+
+        @th.no_grad()
+        def recurrent_fn(embedding: th.Tensor, action: np.ndarray) -> tuple[SampledRecurrentOutput, th.Tensor]:
+            pre_squash = th.as_tensor(np.asarray(action), dtype=th.float32, device=embedding.device)
+            next_hidden, reward_logits, policy_output, value_logits = self.recurrent_inference(
+                embedding, squash_action(pre_squash)
+            )
+            candidates, log_pi, log_beta = self._candidates(policy_output, num_samples, rng)
+            output = SampledRecurrentOutput(
+                reward=self.reward_scalar(reward_logits).cpu().numpy(),
+                discount=np.full(embedding.shape[0], self.discount),
+                candidates=candidates,
+                log_pi=log_pi,
+                log_beta=log_beta,
+                value=self.value_scalar(value_logits).cpu().numpy(),
+            )
+            return output, next_hidden
+
+        return recurrent_fn
+
+    def recurrent(self, embedding: th.Tensor, action: Any) -> tuple[RecurrentOutput, th.Tensor]:
+        raise TypeError(
+            "GaussianMlpMuZeroNetwork has continuous actions: search it with gym_planning.search.sampled_search "
+            "through sampled_root and sampled_recurrent_fn, not with a discrete search"
+        )

@@ -4,7 +4,17 @@ import torch as th
 from gymnasium import spaces
 
 from gym_planning.models import SearchModel
-from gym_planning.models.networks import ConvMuZeroNetwork, MlpMuZeroNetwork, normalize_hidden_state, scale_gradient
+from gym_planning.models.networks import (
+    LOG_STD_MAX,
+    LOG_STD_MIN,
+    ConvMuZeroNetwork,
+    GaussianMlpMuZeroNetwork,
+    MlpMuZeroNetwork,
+    gaussian_log_prob,
+    gaussian_parameters,
+    normalize_hidden_state,
+    scale_gradient,
+)
 from gym_planning.search import gumbel_muzero_policy, muzero_policy
 
 SUPPORT = dict(value_support_size=5, reward_support_size=3, discount=0.9)
@@ -90,3 +100,46 @@ def test_search_runs_on_the_network(policy):
     out = policy(net.root(np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)), net.recurrent, 6, rng=0)
     assert out.action.shape == (3,)
     assert np.allclose(out.action_weights.sum(axis=1), 1.0)
+
+
+def _gaussian_network(action_dim=2):
+    return GaussianMlpMuZeroNetwork(
+        spaces.Box(-1, 1, (3,), np.float32), action_dim, latent_dim=8, hidden_sizes=(16,), **SUPPORT
+    )
+
+
+def test_gaussian_network_shapes_and_action_conditioned_dynamics():
+    net = _gaussian_network(action_dim=2)
+    hidden = net.representation(net.preprocess(np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)))
+    policy_output, value_logits = net.prediction(hidden)
+    assert policy_output.shape == (5, 4) and value_logits.shape == (5, 11)
+    low, high = net.transition(hidden, -th.ones(5, 2)), net.transition(hidden, th.ones(5, 2))
+    assert low.shape == (5, 8) and not th.allclose(low, high)  # the action vector reaches the dynamics
+    with pytest.raises(TypeError, match="sampled_search"):
+        net.recurrent(hidden, np.zeros(5, np.int64))
+
+
+def test_gaussian_log_prob_matches_torch_distributions():
+    generator = th.Generator().manual_seed(0)
+    policy_output = th.randn(4, 3, 2 * 5, generator=generator) * 3  # [B, K+1, 2D], raw log-std well outside the range
+    samples = th.randn(4, 3, 6, 5, generator=generator)  # [B, K+1, C, D]
+    mean, log_std = gaussian_parameters(policy_output)
+    assert (log_std >= LOG_STD_MIN).all() and (log_std <= LOG_STD_MAX).all()
+    assert log_std.min() < LOG_STD_MIN + 0.5 and log_std.max() > LOG_STD_MAX - 0.5  # the range is used, not a point
+    expected = th.distributions.Normal(mean.unsqueeze(-2), log_std.exp().unsqueeze(-2)).log_prob(samples).sum(-1)
+    assert th.allclose(gaussian_log_prob(policy_output, samples), expected, atol=1e-5)
+
+
+def test_sampled_root_densities_agree_with_the_torch_head():
+    net = _gaussian_network(action_dim=2)
+    observation = np.random.default_rng(1).normal(size=(3, 3)).astype(np.float32)
+    root = net.sampled_root(observation, 6, rng=np.random.default_rng(2))
+    assert root.candidates.shape == (3, 6, 2) and root.log_pi.shape == (3, 6) and root.value.shape == (3,)
+    _, policy_output, _ = net.initial_inference(observation)
+    torch_log_pi = gaussian_log_prob(policy_output, th.as_tensor(root.candidates, dtype=th.float32))
+    np.testing.assert_allclose(root.log_pi, torch_log_pi.detach().numpy(), rtol=1e-4, atol=1e-4)
+    # The widened quarter of the samples (EfficientZero V2) is drawn from a wider beta than pi.
+    assert not np.allclose(root.log_beta, root.log_pi)
+    step, next_hidden = net.sampled_recurrent_fn(6, rng=np.random.default_rng(3))(root.embedding, root.candidates[:, 0])
+    assert step.candidates.shape == (3, 6, 2) and next_hidden.shape == (3, 8)
+    np.testing.assert_allclose(step.discount, 0.9)

@@ -367,10 +367,13 @@ class GameSegmentBuffer:
             self.to_play,
             self.two_players,
         )
-        inside = out["status"][:, :-1] == INSIDE
-        random_actions = self.rng.integers(0, self.num_actions, size=(batch_size, num_unroll_steps))
-        actions = np.where(inside, self.actions[out["rows"][:, :-1], envs[:, None]], random_actions)
+        actions = self._unroll_actions(out["rows"][:, :-1], envs, out["status"][:, :-1] == INSIDE)
         return UnrollTargets(envs=envs, actions=actions, weights=weights, flat_index=flat_index, **out)
+
+    def _unroll_actions(self, rows: np.ndarray, envs: np.ndarray, inside: np.ndarray) -> np.ndarray:
+        """``[B, K]`` actions taken at ``rows [B, K]`` of columns ``envs [B]``, random where not ``inside``."""
+        random_actions = self.rng.integers(0, self.num_actions, size=rows.shape)
+        return np.where(inside, self.actions[rows, envs[:, None]], random_actions)
 
     def bootstrap_observations(
         self, targets: UnrollTargets, positions: np.ndarray | None = None

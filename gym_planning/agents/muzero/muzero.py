@@ -29,6 +29,15 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.utils import safe_mean
 from torch.nn import functional as F
 
+from gym_planning.agents.muzero.box import (
+    SampledGameSegmentBuffer,
+    SampledPolicyTarget,
+    check_box_action_space,
+    policy_target_of,
+    sampled_policy_loss,
+    search_box,
+    unscale_action,
+)
 from gym_planning.agents.muzero.buffer import INSIDE, UNKNOWN, GameSegmentBuffer, UnrollTargets
 from gym_planning.agents.muzero.distributed import check_ray_settings, learn_with_ray_actors
 from gym_planning.agents.muzero.frames import resolve_frame_stack
@@ -70,14 +79,35 @@ def _check_action_space(action_space: spaces.Space) -> None:
     if isinstance(action_space, spaces.Discrete):
         return
     if isinstance(action_space, spaces.Box):
-        hint = "wrap the env in gymnasium.wrappers.DiscretizeAction (e.g. DiscretizeAction(env, bins=5))"
-    elif isinstance(action_space, (spaces.MultiDiscrete, spaces.MultiBinary)):
+        check_box_action_space(action_space)  # Sampled MuZero: flat Boxes with finite bounds
+        return
+    if isinstance(action_space, (spaces.MultiDiscrete, spaces.MultiBinary)):
         hint = "map it to Discrete(prod(nvec)) with a gymnasium.ActionWrapper"
     elif isinstance(action_space, (spaces.Dict, spaces.Tuple)):
         hint = "flatten it into a single Discrete space with a gymnasium.ActionWrapper"
     else:
         hint = "wrap the env so that its action space is gymnasium.spaces.Discrete"
-    raise ValueError(f"MuZero needs a Discrete action space; got {action_space}: {hint}")
+    raise ValueError(f"MuZero needs a Discrete or bounded Box action space; got {action_space}: {hint}")
+
+
+def _check_box_settings(
+    num_samples: int, search_at_train_time: bool, search_for_targets: bool, async_actors: int, two_player: bool
+) -> None:
+    """Refuse settings that Sampled MuZero (Box actions) does not serve yet, naming the fix."""
+    if not isinstance(num_samples, (int, np.integer)) or num_samples < 2:
+        raise ValueError(f"num_samples must be an integer >= 2 (candidate actions per search node); got {num_samples!r}")
+    if not (search_at_train_time and search_for_targets):
+        raise ValueError(
+            "Box actions are acted and trained by sampled search: search_at_train_time=False and "
+            "search_for_targets=False take Discrete actions only (or discretise with gymnasium.wrappers.DiscretizeAction)"
+        )
+    if async_actors:
+        raise ValueError(
+            "async_actors (the actor process and Ray) acts with the compiled discrete network, which has no Box "
+            "actions yet: use async_actors=0 for Box action spaces"
+        )
+    if two_player:
+        raise ValueError("two-player self-play takes Discrete actions (legal moves); a Box action space has none")
 
 
 def _check_observation_space(observation_space: spaces.Space, policy_class: type[BasePolicy]) -> None:
@@ -218,6 +248,8 @@ class MuZero(BaseAlgorithm):
     :param env: env id, Gymnasium env or VecEnv with a ``Discrete`` action space.
     :param learning_rate: Adam learning rate, or a schedule of the remaining progress (1 → 0).
     :param num_simulations: simulations per search (acting, reanalyse, ``predict``).
+    :param num_samples: Box actions only (Sampled MuZero): ``K``, candidate actions drawn from the Gaussian
+        policy head (a quarter from a widened one) at each search node; the search runs over them.
     :param search: ``"muzero"`` (pUCT with Dirichlet noise) or ``"gumbel"`` (Gumbel MuZero).
     :param max_depth: maximum tree depth in edges from the root (Hamrick et al.'s ``D_tree``); None = unbounded.
     :param two_player: self-play on a two-player zero-sum game with alternating turns, both sides played by the
@@ -296,6 +328,7 @@ class MuZero(BaseAlgorithm):
         learning_rate: float | Schedule = 3e-3,
         *,
         num_simulations: int = 16,
+        num_samples: int = 16,
         search: Literal["muzero", "gumbel"] = "muzero",
         max_depth: int | None = None,
         two_player: bool | None = None,
@@ -396,7 +429,10 @@ class MuZero(BaseAlgorithm):
             seed=seed,
         )
         self.num_simulations = num_simulations
+        self.num_samples = num_samples
         self.two_player = _resolve_two_player(two_player, self.env)
+        if self.env is not None and self.is_box:  # (a load without an env sets the spaces later)
+            _check_box_settings(num_samples, search_at_train_time, search_for_targets, async_actors, self.two_player)
         if async_actors and self.two_player:
             raise ValueError(
                 "async_actors does not play two-player self-play yet (the actor process tracks no to_play): "
@@ -489,11 +525,10 @@ class MuZero(BaseAlgorithm):
                 "async_actors acts with a compiled copy of the network, and this policy's network cannot be "
                 "compiled (only MlpPolicy's MlpMuZeroNetwork can): use async_actors=0"
             )
-        self.replay_buffer = GameSegmentBuffer(
+        self.replay_buffer = self._make_replay_buffer(
             self.buffer_size,
             self.observation_space.shape,
             self.observation_space.dtype,
-            int(self.action_space.n),
             self.n_envs,
             priority_alpha=self.priority_alpha,
             priority_beta=self.priority_beta,
@@ -501,6 +536,21 @@ class MuZero(BaseAlgorithm):
             frame_stack=resolve_frame_stack(self.frame_stack, self.env, self.observation_space.shape),
             two_players=self.two_player,
         )
+
+    @property
+    def is_box(self) -> bool:
+        """Whether the actions are a Box (Sampled MuZero) rather than Discrete."""
+        return isinstance(self.action_space, spaces.Box)
+
+    def _make_replay_buffer(
+        self, capacity: int, observation_shape: tuple[int, ...], dtype: np.dtype, n_envs: int, **kwargs: Any
+    ) -> GameSegmentBuffer:
+        """The replay for the action space: one action and ``A`` target probabilities per step, or for a Box
+        the normalised action vector, the ``num_samples`` candidates and their target weights."""
+        if self.is_box:
+            action_dim = int(self.action_space.shape[0])
+            return SampledGameSegmentBuffer(capacity, observation_shape, dtype, action_dim, self.num_samples, n_envs, **kwargs)
+        return GameSegmentBuffer(capacity, observation_shape, dtype, int(self.action_space.n), n_envs, **kwargs)
 
     def _compile_network(self) -> CompiledMlpModel | None:
         """The compiled copy of the network that searches use, or None to search with torch."""
@@ -591,6 +641,9 @@ class MuZero(BaseAlgorithm):
             raise TypeError(f"{path} holds a {type(buffer).__name__}, not a GameSegmentBuffer")
         if buffer.n_envs != self.n_envs:
             raise ValueError(f"the replay was recorded with {buffer.n_envs} envs; this model has {self.n_envs}")
+        if isinstance(buffer, SampledGameSegmentBuffer) != self.is_box:
+            kinds = ("Discrete", "Box") if self.is_box else ("Box", "Discrete")
+            raise ValueError(f"{path} holds a replay of {kinds[0]} actions; this model has {kinds[1]} actions")
         self.replay_buffer = buffer
 
     def _current_temperature(self) -> float:
@@ -697,6 +750,12 @@ class MuZero(BaseAlgorithm):
             if not np.isfinite(observation).all():
                 raise ValueError("predict got a non-finite observation (NaN or inf); the network cannot embed it")
         obs_tensor, vectorized = self.policy.obs_to_tensor(observation)
+        if self.is_box:
+            if action_masks is not None:
+                raise ValueError("action_masks mark legal Discrete actions; a Box action space has none: pass None")
+            output = self._search_box(obs_tensor, explore=False, temperature=0.0 if deterministic else 1.0)
+            actions = unscale_action(self.action_space, np.tanh(output.action))
+            return (actions if vectorized else actions[0]), state
         root = self._root(obs_tensor)
         legal_mask = None
         if action_masks is not None:  # one [A] mask for one unbatched observation, as sb3-contrib accepts
@@ -708,8 +767,33 @@ class MuZero(BaseAlgorithm):
         return (actions if vectorized else actions[0]), state
 
     # -- self-play ----------------------------------------------------------------------------------
-    def _act(self, observation: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One batched acting step: ``(actions [E], policy targets [E, A], legal masks [E, A])``."""
+    def _search_box(self, observation: np.ndarray | th.Tensor, *, explore: bool, temperature: float) -> Any:
+        """A sampled search (Box actions) from observations ``[B, *obs]``: see :func:`box.search_box`."""
+        return search_box(
+            self.policy.network,  # type: ignore[arg-type]
+            self.search_config,
+            observation,
+            self.num_samples,
+            rng=self.search_rng,
+            explore=explore,
+            temperature=temperature,
+        )
+
+    def _act_box(self, observation: np.ndarray) -> tuple[np.ndarray, SampledPolicyTarget, np.ndarray]:
+        """Box acting: ``(normalised actions [E, D], the search's candidates and weights, legal masks [E, C])``."""
+        output = self._search_box(observation, explore=True, temperature=self._current_temperature())
+        legal_mask = np.ones((len(observation), self.num_samples), np.bool_)
+        return np.tanh(output.action).astype(np.float32), policy_target_of(output), legal_mask
+
+    def _env_actions(self, actions: np.ndarray) -> np.ndarray:
+        """The actions to step the envs with: as chosen, or normalised Box actions rescaled to ``[low, high]``."""
+        return unscale_action(self.action_space, actions) if self.is_box else actions
+
+    def _act(self, observation: np.ndarray) -> tuple[np.ndarray, Any, np.ndarray]:
+        """One batched acting step: ``(actions [E], policy targets [E, A], legal masks [E, A])`` (Box actions:
+        see :meth:`_act_box`)."""
+        if self.is_box:
+            return self._act_box(observation)
         legal_mask = self._legal_masks()
         root = self._root(observation)
         temperature = self._current_temperature()
@@ -733,7 +817,7 @@ class MuZero(BaseAlgorithm):
         with self._timed("search"):
             actions, targets, legal_mask = self._act(self._last_obs)
         with self._timed("env"):
-            new_obs, rewards, dones, infos = self.env.step(actions)
+            new_obs, rewards, dones, infos = self.env.step(self._env_actions(actions))
         return self._store_step(actions, targets, legal_mask, new_obs, rewards, dones, infos, callback, log_interval)
 
     def _store_step(
@@ -922,8 +1006,24 @@ class MuZero(BaseAlgorithm):
         targets[b, k] += batch.bootstrap_discounts[b, k] * values[inverse.reshape(-1)]
         return targets
 
-    def _stored_policy_targets(self, batch: UnrollTargets) -> np.ndarray:
-        """``[B, K+1, A]`` policy targets: stored, or reanalysed for the first ``reanalyse_fraction`` of the batch."""
+    def _stored_box_targets(self, batch: UnrollTargets) -> SampledPolicyTarget:
+        """Box actions: candidates ``[B, K+1, C, D]`` and weights ``[B, K+1, C]``, stored, or for the first
+        ``reanalyse_fraction`` of the batch from a fresh search (new candidates) with the latest network."""
+        buffer = self.replay_buffer
+        targets = buffer.policy_targets_at(batch.rows, batch.envs)  # type: ignore[attr-defined]
+        num_reanalysed = int(round(self.reanalyse_fraction * len(batch.envs)))
+        b, k = np.nonzero(batch.status[:num_reanalysed] == INSIDE)
+        if len(b):
+            observations = buffer.observations_at(batch.rows[b, k], batch.envs[b])
+            fresh = policy_target_of(self._search_box(observations, explore=False, temperature=1.0))
+            targets.candidates[b, k], targets.weights[b, k] = fresh
+        return targets
+
+    def _stored_policy_targets(self, batch: UnrollTargets) -> Any:
+        """``[B, K+1, A]`` policy targets: stored, or reanalysed for the first ``reanalyse_fraction`` of the batch
+        (Box actions: see :meth:`_stored_box_targets`)."""
+        if self.is_box:
+            return self._stored_box_targets(batch)
         buffer = self.replay_buffer
         targets = buffer.policy_targets[batch.rows, batch.envs[:, None]]
         num_reanalysed = int(round(self.reanalyse_fraction * len(batch.envs)))
@@ -967,12 +1067,11 @@ class MuZero(BaseAlgorithm):
         network, device = self.policy.network, self.device
         observation = self.replay_buffer.observations_at(batch.rows[:, 0], batch.envs)
         targets = self._loss_targets(batch, value_targets)
-        policy_target = th.as_tensor(policy_targets, device=device)
         actions = th.as_tensor(batch.actions, device=device)
 
         policy_logits, value_logits, reward_logits = self._unroll(network, network.preprocess(observation), actions)
         value_loss = (_cross_entropy(value_logits, targets["value_probs"]) * targets["value_weight"]).sum(dim=1)
-        policy_loss = (_cross_entropy(policy_logits, policy_target) * targets["policy_weight"]).sum(dim=1)
+        policy_loss = (self._policy_loss_terms(policy_logits, policy_targets) * targets["policy_weight"]).sum(dim=1)
         reward_loss = (_cross_entropy(reward_logits, targets["reward_probs"]) * targets["reward_weight"]).sum(dim=1)
         first_value = network.value_scalar(value_logits[:, 0].detach()).cpu().numpy()
         weights = th.as_tensor(batch.weights, device=device)
@@ -980,6 +1079,14 @@ class MuZero(BaseAlgorithm):
         priorities = np.abs(first_value - value_targets[:, 0]) + 1e-6
         terms = {"value": value_loss.mean().item(), "reward": reward_loss.mean().item(), "policy": policy_loss.mean().item()}
         return loss, terms, priorities
+
+    def _policy_loss_terms(self, policy_logits: th.Tensor, policy_targets: Any) -> th.Tensor:
+        """``[B, K+1]`` policy loss per position: cross-entropy against ``[B, K+1, A]`` targets, or for Box
+        actions Sampled MuZero's ``-sum_c w_c log pi(u_c)`` over the :class:`SampledPolicyTarget`'s candidates."""
+        if isinstance(policy_targets, SampledPolicyTarget):
+            candidates = th.as_tensor(policy_targets.candidates, device=self.device)
+            return sampled_policy_loss(policy_logits, candidates, th.as_tensor(policy_targets.weights, device=self.device))
+        return _cross_entropy(policy_logits, th.as_tensor(policy_targets, device=self.device))
 
     def train(self, gradient_steps: int) -> None:
         """``gradient_steps`` updates on unrolls sampled from the replay."""

@@ -15,14 +15,22 @@ from gymnasium import spaces
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import Schedule
 
-from gym_planning.models.networks import ConvMuZeroNetwork, MlpMuZeroNetwork, MuZeroNetwork
+from gym_planning.models.networks import (
+    ConvMuZeroNetwork,
+    GaussianMlpMuZeroNetwork,
+    MlpMuZeroNetwork,
+    MuZeroNetwork,
+    gaussian_parameters,
+    squash_action,
+)
 
 
 class MuZeroPolicy(BasePolicy):
     """Holds a MuZero network, its target copy (for bootstrap values) and the optimizer.
 
     :param observation_space: observation space (as seen through the VecEnv).
-    :param action_space: ``Discrete(A)``.
+    :param action_space: ``Discrete(A)``, or a bounded ``Box`` of shape ``(D,)`` where the policy has a
+        ``box_network_class`` (Sampled MuZero; actions are normalised to ``[-1, 1]`` and ``predict`` rescales them).
     :param lr_schedule: learning-rate schedule (its value at progress 1 sets the initial rate).
     :param value_support_size: value bins ``-value_support_size .. value_support_size``.
     :param reward_support_size: reward bins ``-reward_support_size .. reward_support_size``.
@@ -36,6 +44,8 @@ class MuZeroPolicy(BasePolicy):
     """
 
     network_class: ClassVar[type[MuZeroNetwork]]
+    # The network for Box actions (a Gaussian policy head); None: this policy takes Discrete actions only.
+    box_network_class: ClassVar[type[MuZeroNetwork] | None] = None
 
     def __init__(
         self,
@@ -57,14 +67,16 @@ class MuZeroPolicy(BasePolicy):
             normalize_images=normalize_images,
             optimizer_class=optimizer_class,
             optimizer_kwargs=optimizer_kwargs,
+            squash_output=isinstance(action_space, spaces.Box),
         )
         self.value_support_size = value_support_size
         self.reward_support_size = reward_support_size
         self.discount = discount
         self.network_kwargs = dict(network_kwargs or {})
-        self.network = self.network_class(
+        network_class, num_actions = self._network_class_for(action_space)
+        self.network = network_class(
             observation_space,
-            int(action_space.n),
+            num_actions,
             value_support_size=value_support_size,
             reward_support_size=reward_support_size,
             discount=discount,
@@ -79,9 +91,25 @@ class MuZeroPolicy(BasePolicy):
             optimizer_kwargs["fused"] = True
         self.optimizer = self.optimizer_class(self.network.parameters(), lr=lr_schedule(1), **optimizer_kwargs)
 
+    @classmethod
+    def _network_class_for(cls, action_space: spaces.Space) -> tuple[type[MuZeroNetwork], int]:
+        """The network class and its ``num_actions`` (``A``, or ``D`` for a Box) for ``action_space``."""
+        if not isinstance(action_space, spaces.Box):
+            return cls.network_class, int(action_space.n)
+        if cls.box_network_class is None:
+            raise ValueError(
+                f"{cls.__name__} has no network for Box actions: use MlpPolicy (Sampled MuZero's Gaussian policy "
+                "head), or discretise the actions with gymnasium.wrappers.DiscretizeAction"
+            )
+        return cls.box_network_class, int(action_space.shape[0])
+
     def _predict(self, observation: th.Tensor, deterministic: bool = False) -> th.Tensor:
-        """Act with the policy head alone (no search): argmax, or a sample from its softmax."""
+        """Act with the policy head alone (no search): argmax, or a sample from its softmax; for a Box the
+        normalised action ``tanh(mean)``, or ``tanh`` of a sample from the Gaussian."""
         _, policy_logits, _ = self.network.initial_inference(observation)
+        if isinstance(self.action_space, spaces.Box):
+            mean, log_std = gaussian_parameters(policy_logits)
+            return squash_action(mean if deterministic else mean + log_std.exp() * th.randn_like(mean))
         if deterministic:
             return policy_logits.argmax(dim=1)
         return th.distributions.Categorical(logits=policy_logits).sample()
@@ -100,9 +128,11 @@ class MuZeroPolicy(BasePolicy):
 
 
 class MlpPolicy(MuZeroPolicy):
-    """MuZero policy with :class:`~gym_planning.models.networks.MlpMuZeroNetwork`."""
+    """MuZero policy with :class:`~gym_planning.models.networks.MlpMuZeroNetwork` (``Discrete`` actions) or
+    :class:`~gym_planning.models.networks.GaussianMlpMuZeroNetwork` (``Box`` actions)."""
 
     network_class = MlpMuZeroNetwork
+    box_network_class = GaussianMlpMuZeroNetwork
 
 
 class CnnPolicy(MuZeroPolicy):
