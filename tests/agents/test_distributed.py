@@ -7,6 +7,8 @@ Ray starts once for the module (``num_cpus=2`` logical CPUs: at most two actors 
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import gymnasium as gym
@@ -16,7 +18,8 @@ import torch as th
 from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import configure
-from stable_baselines3.common.vec_env import VecMonitor
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
 from gym_planning.agents.muzero import MuZero, distributed
 from tests.agents.corridor import make_corridor
@@ -96,7 +99,7 @@ def test_two_actors_learn_cartpole_and_resume_from_a_checkpoint(local_ray, tmp_p
 
 
 class _KillActor(BaseCallback):
-    """At ``num_timesteps == at`` kills self-play actor 1 (Ray restarts it) and snapshots the replay."""
+    """At ``num_timesteps == at`` kills self-play actor 1 (the learner replaces it) and snapshots the replay."""
 
     def __init__(self, at: int):
         super().__init__()
@@ -105,14 +108,13 @@ class _KillActor(BaseCallback):
     def _on_step(self) -> bool:
         if self.num_timesteps == self.at:
             names = sorted(name for name in ray.util.list_named_actors() if "-selfplay-" in name)
-            handle = ray.get_actor(names[1])
-            ray.kill(handle, no_restart=False)
+            ray.kill(ray.get_actor(names[1]))
             buffer = self.model.replay_buffer
             self.snapshot = (buffer.pos, buffer.observations.copy(), buffer.episode_end.copy())
         return True
 
 
-def test_a_killed_actor_is_restarted_and_no_stored_step_is_lost(local_ray):
+def test_a_killed_actor_is_replaced_and_no_stored_step_is_lost(local_ray):
     env = make_vec_env("CartPole-v1", n_envs=4, seed=0)
     model = MuZero("MlpPolicy", env, seed=0, async_actors=2, **dict(CARTPOLE, learning_starts=1_000))
     kill = _KillActor(at=64)
@@ -122,12 +124,66 @@ def test_a_killed_actor_is_restarted_and_no_stored_step_is_lost(local_ray):
     buffer = model.replay_buffer
     # Every step stored before the kill is still there, unchanged.
     np.testing.assert_array_equal(buffer.observations[:pos], observations[:pos])
-    # Actor 1 (envs 2, 3) started new episodes: its open episodes were cut (targets masked) at one row, and
-    # only there; actor 0's envs ran on.
-    cut_rows, cut_envs = np.nonzero(buffer.final_unknown)
-    assert set(cut_envs) <= {2, 3} and len(set(cut_rows)) == 1 and cut_rows[0] >= pos - 1
     np.testing.assert_array_equal(buffer.episode_end[: pos - 1], episode_end[: pos - 1])
-    assert not buffer.final_unknown[:, :2].any()
+    # Actor 1 (envs 2, 3) started new episodes: its open episodes were cut, at one row, as truncations with the
+    # observation that followed (no CartPole episode reaches its 500-step limit here); actor 0's envs ran on.
+    cut_rows = {row for row, env in buffer.final_observations}
+    assert {env for row, env in buffer.final_observations} <= {2, 3} and len(cut_rows) == 1 and min(cut_rows) >= pos - 1
+    assert not buffer.final_unknown.any()
+
+
+class _DieAfterFirstEpisode(gym.Wrapper):
+    """Writes its first episode (observations, actions, rewards) to ``log`` when it ends, and at its next step
+    kills its own process with SIGKILL; a process started after that (``log`` exists) runs normally."""
+
+    def __init__(self, env: gym.Env, log: str):
+        super().__init__(env)
+        self.log, self.steps, self.finished, self.obs = log, [], False, None
+
+    def reset(self, **kwargs):
+        self.obs, info = self.env.reset(**kwargs)
+        return self.obs, info
+
+    def step(self, action):
+        if self.finished:
+            os.kill(os.getpid(), signal.SIGKILL)
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if not os.path.exists(self.log):
+            self.steps.append((self.obs, action, reward))
+            if terminated or truncated:
+                observations, actions, rewards = map(np.array, zip(*self.steps))
+                np.savez(self.log, observations=observations, actions=actions, rewards=rewards)
+                self.finished = True
+        self.obs = obs
+        return obs, reward, terminated, truncated, info
+
+
+def test_an_episode_that_ended_before_its_actor_was_killed_is_stored(local_ray, tmp_path):
+    """Env 2 (actor 1) ends an episode at its 5th step and kills its actor's process at the 6th, both inside
+    the first 8-step chunk: the 5 rows of that episode are in the replay as the env produced them, the open
+    episode of env 3 is cut where actor 1's steps end, and the replacement's fresh episodes follow."""
+    log = str(tmp_path / "episode.npz")
+
+    def make(i: int):
+        env = gym.wrappers.TimeLimit(gym.make("CartPole-v1").unwrapped, max_episode_steps=(6, 7, 5, 50)[i])
+        return _DieAfterFirstEpisode(env, log) if i == 2 else env
+
+    env = DummyVecEnv([lambda i=i: Monitor(make(i)) for i in range(4)])
+    env.seed(0)
+    model = MuZero("MlpPolicy", env, seed=0, async_actors=2, **dict(CARTPOLE, learning_starts=1_000, async_chunk_steps=8))
+    model.learn(64)
+    assert model.num_timesteps == 64 and model.replay_buffer.stored_rows == 16
+    buffer, episode = model.replay_buffer, np.load(log)
+    np.testing.assert_array_equal(buffer.observations[:5, 2], episode["observations"])
+    np.testing.assert_array_equal(buffer.actions[:5, 2], episode["actions"])
+    np.testing.assert_array_equal(buffer.rewards[:5, 2], episode["rewards"])
+    np.testing.assert_array_equal(buffer.episode_end[:5, 2], [False] * 4 + [True])  # truncated by its TimeLimit
+    # Env 3's open episode was cut at row 4 with the observation that followed (not the replacement's reset).
+    assert buffer.episode_end[4, 3] and not buffer.episode_end[:4, 3].any() and not buffer.final_unknown.any()
+    assert not np.array_equal(buffer.final_observations[(4, 3)], buffer.observations[5, 3])
+    # Actor 0's envs ran on: their episodes end only at their time limits (rows 5, 11 and 6, 13).
+    assert np.flatnonzero(buffer.episode_end[:, 0]).tolist() == [5, 11]
+    assert np.flatnonzero(buffer.episode_end[:, 1]).tolist() == [6, 13]
 
 
 def test_one_ray_actor_equals_the_actor_process(local_ray):

@@ -51,7 +51,14 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from gym_planning.agents.muzero.actor import Chunk
-from gym_planning.agents.muzero.ray_workers import INSTALL_HINT, Collected, ReanalyseWorker, SelfPlayWorker, import_ray
+from gym_planning.agents.muzero.ray_workers import (
+    INSTALL_HINT,
+    Collected,
+    ReanalyseWorker,
+    SelfPlayWorker,
+    import_ray,
+    join_steps,
+)
 
 if TYPE_CHECKING:
     from gym_planning.agents.muzero.muzero import MuZero
@@ -124,10 +131,10 @@ def connect(num_cpus: int) -> Any:
 
 
 @functools.cache
-def _remote(cls: type) -> Any:
-    """``cls`` as a Ray actor class: one logical CPU, restarted by Ray, tasks of a dead actor not retried
-    (the learner asks again, so that it knows which chunks were lost)."""
-    return import_ray().remote(num_cpus=1, max_restarts=MAX_RESTARTS, max_task_retries=0)(cls)
+def _remote(cls: type, max_restarts: int = MAX_RESTARTS) -> Any:
+    """``cls`` as a Ray actor class: one logical CPU, restarted by Ray ``max_restarts`` times, tasks of a dead
+    actor not retried (the learner asks again)."""
+    return import_ray().remote(num_cpus=1, max_restarts=max_restarts, max_task_retries=0)(cls)
 
 
 def _wait_alive(ray: Any, actor: Any, what: str) -> None:
@@ -242,20 +249,44 @@ def merge_chunks(chunks: list[Chunk]) -> Chunk:
     )
 
 
-class _Round(NamedTuple):
-    """One request to every actor: ``refs[k]`` is actor ``k``'s :class:`Collected` (replaced after a failure)."""
+class _Cut(NamedTuple):
+    """Actor ``k`` died after ``row`` steps of a round: its envs' open episodes end there (the replacement
+    starts new ones). ``next_observation`` ``[E_k, *obs]`` followed the last of those steps (None: the row
+    before the round, whose next observation the learner holds)."""
 
-    version: int
-    weights: Any
-    num_steps: int
-    temperature: float
-    refs: list[Any]
+    row: int
+    k: int
+    next_observation: np.ndarray | None
+
+
+class _Round:
+    """One request to every actor, as the actors answer it: per actor, the request's id and reference (None once
+    complete) and the pieces received so far (from one life, or from a dead actor and its replacement)."""
+
+    def __init__(self, version: int, weights: Any, num_steps: int, temperature: float, num_actors: int):
+        self.version, self.weights, self.num_steps, self.temperature = version, weights, num_steps, temperature
+        self.ids: list[int] = [-1] * num_actors
+        self.refs: list[Any] = [None] * num_actors
+        self.pieces: list[list[Chunk]] = [[] for _ in range(num_actors)]
+        self.cuts: list[_Cut] = []
+
+    def steps(self, k: int) -> int:
+        """Steps of actor ``k`` received so far."""
+        return sum(len(piece.actions) for piece in self.pieces[k])
 
 
 class _Fleet:
-    """The self-play actors of one learn(): requests, answers, restarts and the actors' bookkeeping."""
+    """The self-play actors of one learn(): requests, answers, the pieces queue and replacements for dead actors.
+
+    Every actor ships the steps up to each episode end ahead of its answer through one ``ray.util.queue.Queue``
+    (:meth:`SelfPlayWorker.collect`); the queue outlives the actors, so when one dies, the learner keeps what it
+    shipped, cuts its open episodes there, and asks a replacement (fresh episodes) for the rest of the round.
+    The learner, not Ray, restarts actors: a task sent to a restarting Ray actor would run on the new life
+    before the learner's repeated request, out of order.
+    """
 
     def __init__(self, ray: Any, model: MuZero):
+        from ray.util.queue import Queue
 
         assert model.env is not None and model._last_obs is not None
         self.ray, self.model = ray, model
@@ -267,19 +298,33 @@ class _Fleet:
             seeds = np.random.SeedSequence(int(model.search_rng.integers(2**63))).spawn(len(self.parts) - 1)
             rngs += [np.random.default_rng(seed) for seed in seeds]
         network, settings = copy.deepcopy(model.policy.network).cpu(), model.search_config
-        # The driver holds the constructor arguments, so that Ray still has them when it restarts an actor.
+        # The driver holds the constructor arguments, to start a replacement from them.
         self.payloads = [
             ray.put(cloudpickle.dumps((env, network, settings, rng, model._last_obs[idx])))
             for (idx, env), rng in zip(self.parts, rngs)
         ]
-        run = uuid.uuid4().hex[:8]
-        self.actors = [
-            _remote(SelfPlayWorker).options(name=f"muzero-{run}-selfplay-{k}").remote([payload])
-            for k, payload in enumerate(self.payloads)
-        ]
-        self.incarnations: list[str | None] = [None] * len(self.actors)
+        # No CPU: it only holds pieces, and every logical CPU of a local Ray is an actor's.
+        self.queue = Queue(actor_options=dict(num_cpus=0))
+        self.run = uuid.uuid4().hex[:8]
+        self.restarts = [0] * len(self.parts)
+        self.actors = [self._start(k) for k in range(len(self.parts))]
         self.cpu_seconds = [0.0] * len(self.actors)
         self.rounds: deque[_Round] = deque()
+        self.stash: dict[int, list[Chunk]] = {}  # pieces taken from the queue, by request id
+        self.next_id = 0
+
+    def _start(self, k: int) -> Any:
+        life = self.restarts[k]
+        name = f"muzero-{self.run}-selfplay-{k}" + (f"-{life}" if life else "")
+        return _remote(SelfPlayWorker, 0).options(name=name).remote([self.payloads[k]], self.queue, bool(life))
+
+    def _ask(self, r: _Round, k: int) -> None:
+        """Ask actor ``k`` for the steps of round ``r`` it has not delivered (none left: nothing to ask)."""
+        num_steps = r.num_steps - r.steps(k)
+        r.ids[k], self.next_id = self.next_id, self.next_id + 1
+        r.refs[k] = None
+        if num_steps > 0:
+            r.refs[k] = self.actors[k].collect.remote(r.ids[k], r.version, r.weights, num_steps, r.temperature)
 
     def request(self, num_steps: int) -> None:
         """Ask every actor for ``num_steps`` steps with a snapshot of the newest weights."""
@@ -287,46 +332,83 @@ class _Fleet:
         assert model._compiled is not None
         model._compiled.refresh()
         weights = self.ray.put(model._compiled.params)  # one snapshot in the object store, read by K actors
-        version, temperature = model._n_updates, model._current_temperature()
-        refs = [actor.collect.remote(version, weights, num_steps, temperature) for actor in self.actors]
-        self.rounds.append(_Round(version, weights, num_steps, temperature, refs))
-
-    def _ask_again(self, k: int) -> None:
-        """Actor ``k`` died: once Ray restarted it, ask it again for every round still outstanding, in order."""
-        _wait_alive(self.ray, self.actors[k], f"self-play actor {k}")
-        for r in self.rounds:
-            r.refs[k] = self.actors[k].collect.remote(r.version, r.weights, r.num_steps, r.temperature)
-
-    def receive(self) -> Chunk:
-        """The oldest round's chunks merged; closes in the replay the episodes of actors that restarted."""
-        model, ray = self.model, self.ray
-        answers: list[Collected] = []
+        r = _Round(model._n_updates, weights, num_steps, model._current_temperature(), len(self.actors))
         for k in range(len(self.actors)):
-            while True:
+            self._ask(r, k)
+        self.rounds.append(r)
+
+    def _drain(self, request_id: int | None = None, count: int = 0) -> None:
+        """Move pieces from the queue into ``stash`` until it holds ``count`` of ``request_id`` (None: all the
+        queue holds now). Pieces of requests no longer outstanding (a dead actor's last, late) are dropped."""
+        live = {i for r in self.rounds for i in r.ids}
+        while True:
+            if request_id is None:
+                missing = self.queue.qsize()
+            else:
+                missing = count - len(self.stash.get(request_id, []))
+            if missing <= 0:
+                return
+            for i, piece in self.queue.get_nowait_batch(missing):
+                if i in live:
+                    self.stash.setdefault(i, []).append(piece)
+            if request_id is None:
+                return
+
+    def _restart(self, k: int) -> None:
+        """End actor ``k`` for good and start its replacement (fresh episodes, new seeds)."""
+        if self.restarts[k] >= MAX_RESTARTS:
+            raise RuntimeError(
+                f"self-play actor {k} died {MAX_RESTARTS + 1} times in one learn() (MAX_RESTARTS = {MAX_RESTARTS}); "
+                "the run stops: look for what kills it (memory, an env that crashes its process)"
+            )
+        self.ray.kill(self.actors[k], no_restart=True)
+        self.restarts[k] += 1
+        self.cpu_seconds[k] = 0.0
+        self.actors[k] = self._start(k)
+
+    def _replace(self, k: int) -> None:
+        """Actor ``k`` died during the oldest round: keep the pieces it shipped, cut its episodes there, start a
+        replacement and ask it for the rest of every outstanding round, in order."""
+        self._drain()
+        first = self.rounds[0]
+        first.pieces[k] += self.stash.pop(first.ids[k], [])
+        got = first.pieces[k]
+        first.cuts.append(_Cut(first.steps(k), k, got[-1].next_observation if got else None))
+        self._restart(k)
+        for r in self.rounds:
+            self._ask(r, k)
+
+    def receive(self) -> tuple[Chunk, list[_Cut]]:
+        """The oldest round's chunks merged, and where actors that died cut their episodes (in row order)."""
+        model, ray = self.model, self.ray
+        r = self.rounds[0]
+        for k in range(len(self.actors)):
+            while r.refs[k] is not None:
                 try:
-                    answers.append(ray.get(self.rounds[0].refs[k]))
-                    break
+                    answer: Collected = ray.get(r.refs[k])
                 except ray.exceptions.RayActorError:
-                    self._ask_again(k)
+                    self._replace(k)
+                    continue
+                self._drain(answer.request_id, answer.shipped)
+                new = self.stash.pop(answer.request_id, []) + ([answer.tail] if answer.tail else [])
+                r.pieces[k] += new
+                r.refs[k] = None
+                model.actor_cpu_seconds += new[-1].cpu_seconds - self.cpu_seconds[k]
+                self.cpu_seconds[k] = new[-1].cpu_seconds
+                model.phase_seconds["actor_idle"] = model.phase_seconds.get("actor_idle", 0.0) + answer.idle_seconds
         self.rounds.popleft()
-        for k, answer in enumerate(answers):
-            if answer.incarnation != self.incarnations[k]:
-                if self.incarnations[k] is not None:  # a new life: its envs started new episodes
-                    model.replay_buffer.close_open_episodes(None, envs=self.parts[k][0])
-                    self.cpu_seconds[k] = 0.0
-                self.incarnations[k] = answer.incarnation
-            model.actor_cpu_seconds += answer.chunk.cpu_seconds - self.cpu_seconds[k]
-            self.cpu_seconds[k] = answer.chunk.cpu_seconds
-            model.phase_seconds["actor_idle"] = model.phase_seconds.get("actor_idle", 0.0) + answer.idle_seconds
-        return merge_chunks([answer.chunk for answer in answers])
+        return merge_chunks([join_steps(pieces) for pieces in r.pieces]), sorted(r.cuts, key=lambda cut: cut.row)
 
     def close(self) -> None:
         """Take the envs, their last observations and actor 0's Generator back into the model; end the actors."""
         model, ray = self.model, self.ray
-        states = [
-            cloudpickle.loads(_get(ray, actor, actor.state.remote, f"self-play actor {k}"))
-            for k, actor in enumerate(self.actors)
-        ]
+        states = []
+        for k in range(len(self.actors)):
+            try:
+                states.append(cloudpickle.loads(ray.get(self.actors[k].state.remote())))
+            except ray.exceptions.RayActorError:  # died after its last round: a replacement's fresh envs
+                self._replace_idle(k)
+                states.append(cloudpickle.loads(ray.get(self.actors[k].state.remote())))
         if len(states) == 1:
             model.env = states[0][0]
         else:
@@ -338,9 +420,62 @@ class _Fleet:
         model.search_rng = states[0][2]
         self.kill()
 
+    def _replace_idle(self, k: int) -> None:
+        """Actor ``k`` died between rounds: end its envs' open episodes at the newest row, start a replacement."""
+        self.model.replay_buffer.close_open_episodes(self.model._last_obs, envs=self.parts[k][0])
+        self._restart(k)
+
     def kill(self) -> None:
         for actor in self.actors:
             self.ray.kill(actor, no_restart=True)
+        self.queue.shutdown(force=True)
+
+
+def _rows(chunk: Chunk, start: int, stop: int) -> Chunk:
+    """Steps ``start:stop`` of ``chunk``."""
+    every = slice(start, stop)
+    return chunk._replace(
+        observations=chunk.observations[every],
+        actions=chunk.actions[every],
+        rewards=chunk.rewards[every],
+        dones=chunk.dones[every],
+        infos=chunk.infos[every],
+        policy_targets=chunk.policy_targets[every],
+        legal_masks=chunk.legal_masks[every],
+        next_observation=chunk.observations[stop] if stop < len(chunk.actions) else chunk.next_observation,
+    )
+
+
+def _store_round(
+    model: MuZero,
+    fleet: _Fleet,
+    chunk: Chunk,
+    cuts: list[_Cut],
+    callback: BaseCallback | None,
+    log_interval: int | None,
+    total_timesteps: int,
+) -> bool:
+    """Store a round's steps (as :func:`~gym_planning.agents.muzero.learner._store_chunk`), ending the open
+    episodes of a dead actor's envs where its steps end (a truncation: the next observation is known).
+
+    :return: False once a callback stopped training.
+    """
+    from gym_planning.agents.muzero.learner import _store_chunk  # learner imports muzero imports this
+
+    start = 0
+    for cut in [*cuts, None]:
+        stop = len(chunk.actions) if cut is None else cut.row
+        if stop > start:
+            running = _store_chunk(model, _rows(chunk, start, stop), callback, log_interval, total_timesteps)
+            callback = callback if running else None
+        start = stop
+        if cut is not None:
+            envs = fleet.parts[cut.k][0]
+            next_observations = np.array(model._last_obs)
+            if cut.next_observation is not None:
+                next_observations[envs] = cut.next_observation
+            model.replay_buffer.close_open_episodes(next_observations, envs=envs)
+    return callback is not None
 
 
 def _check_cpus(ray: Any, needed: int) -> None:
@@ -357,8 +492,6 @@ def _check_cpus(ray: Any, needed: int) -> None:
 def learn_with_ray_actors(model: MuZero, total_timesteps: int, callback: BaseCallback, log_interval: int | None) -> None:
     """Train ``model`` until ``total_timesteps`` env steps with ``async_actors`` Ray self-play actors (and
     ``reanalyse_workers``), in rounds as :func:`~gym_planning.agents.muzero.learner.learn_with_actor_process`."""
-    from gym_planning.agents.muzero.learner import _store_chunk  # learner imports muzero imports this
-
     assert model.env is not None
     ray = connect(num_cpus=model.async_actors + model.reanalyse_workers)
     _check_cpus(ray, model.async_actors + model.reanalyse_workers)
@@ -377,10 +510,10 @@ def learn_with_ray_actors(model: MuZero, total_timesteps: int, callback: BaseCal
                 fleet.request(num_steps)
                 rows_left -= num_steps
             with model._timed("wait"):
-                chunk = fleet.receive()
+                chunk, cuts = fleet.receive()
             model.phase_seconds["search"] += chunk.search_seconds
             model.phase_seconds["env"] += chunk.env_seconds
-            running = _store_chunk(model, chunk, callback if running else None, log_interval, total_timesteps)
+            running = _store_round(model, fleet, chunk, cuts, callback if running else None, log_interval, total_timesteps)
         fleet.close()
     except BaseException:
         fleet.kill()
