@@ -7,9 +7,14 @@ Ray starts once for the module (``num_cpus=2`` logical CPUs: at most two actors 
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -21,11 +26,15 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
-from gym_planning.agents.muzero import MuZero, distributed
+from gym_planning.agents.muzero import MuZero, distributed, fleet
+from gym_planning.experiments import train
+from gym_planning.experiments.cli import main
+from gym_planning.experiments.runs import checkpoint_file, checkpoints
 from tests.agents.corridor import make_corridor
 from tests.agents.test_muzero import LENGTH, TINY
 
 ray = pytest.importorskip("ray")
+ROOT = Path(__file__).resolve().parents[2]
 
 CARTPOLE = dict(
     learning_starts=64, batch_size=16, num_simulations=4, num_unroll_steps=3, td_steps=5, buffer_size=4_000,
@@ -96,6 +105,80 @@ def test_two_actors_learn_cartpole_and_resume_from_a_checkpoint(local_ray, tmp_p
     resumed.async_actors = 0
     resumed.learn(8, reset_num_timesteps=False)
     assert resumed.num_timesteps == 308
+
+
+LEARNER_ARGV = ["train", "--algo", "muzero", "--env", "CartPole-v1", "--hyperparams", "async_actors=2",
+                "actor_backend=ray", "async_chunk_steps=4", "learning_starts=32", "batch_size=8", "buffer_size=2000",
+                "num_simulations=2", "num_unroll_steps=3", "--n-timesteps", "480", "--save-freq", "80",
+                "--eval-freq", "100000", "--eval-episodes", "1", "--no-progress-bar"]  # fmt: skip
+
+
+def _kill_after_first_checkpoint(argv: list[str], run_dir: Path, log: Path) -> str:
+    """Run ``python -m gym_planning *argv`` (a learner with two Ray actors on a local Ray of its own), SIGKILL it
+    once its first checkpoint (model and replay) is on disk, and end what its Ray left; its output."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    env.pop("RAY_ADDRESS", None)
+    with log.open("w") as out:
+        learner = subprocess.Popen([sys.executable, "-m", "gym_planning", *argv], cwd=ROOT, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        deadline = time.monotonic() + 240
+        try:
+            while not any(checkpoint_file(run_dir, "replay_buffer", steps).is_file() for steps, _ in checkpoints(run_dir)):
+                assert learner.poll() is None, f"the learner ended before its first checkpoint:\n{log.read_text()}"
+                assert time.monotonic() < deadline, f"no checkpoint within 240 s:\n{log.read_text()}"
+                time.sleep(0.05)
+            os.kill(learner.pid, signal.SIGKILL)
+            assert learner.wait(timeout=30) == -signal.SIGKILL
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # its Ray's processes, in its session
+                os.killpg(learner.pid, signal.SIGKILL)
+    return log.read_text()
+
+
+class _Snapshot(BaseCallback):
+    """Copies the learner's state when training starts: weights, optimiser, replay and counters."""
+
+    def _on_training_start(self) -> None:
+        model = self.model
+        self.state = dict(
+            weights=_weights(model).clone(),
+            optimizer=copy.deepcopy(model.policy.optimizer.state_dict()),
+            observations=model.replay_buffer.observations.copy(),
+            actions=model.replay_buffer.actions.copy(),
+            counters=(model.num_timesteps, model._n_updates, model.replay_buffer.pos),
+        )
+
+    def _on_step(self) -> bool:
+        return True
+
+
+def test_a_learner_killed_after_a_checkpoint_resumes_from_it(local_ray, tmp_path, monkeypatch):
+    """The command line's learner with two Ray actors dies by SIGKILL after its first checkpoint; the same command
+    resumes from that checkpoint (weights, optimiser, replay, counters equal to the files') and trains to the end."""
+    argv = [*LEARNER_ARGV, "--out", str(tmp_path)]
+    run_dir = tmp_path / "muzero" / "CartPole-v1_seed0"
+    _kill_after_first_checkpoint(argv, run_dir, tmp_path / "learner.log")
+    steps, model_file = checkpoints(run_dir)[-1]
+    assert 0 < steps < 480 and checkpoint_file(run_dir, "replay_buffer", steps).is_file()
+    saved = MuZero.load(model_file)
+    saved.load_replay_buffer(checkpoint_file(run_dir, "replay_buffer", steps))
+
+    snapshot = _Snapshot()
+    monkeypatch.setattr(train, "extra_callbacks", lambda: [snapshot])
+    assert main(argv) == 0
+    state = snapshot.state
+    assert state["counters"] == (steps, saved._n_updates, saved.replay_buffer.pos) and saved._n_updates > 0
+    assert th.equal(state["weights"], _weights(saved))
+    for got, want in zip(state["optimizer"]["state"].values(), saved.policy.optimizer.state_dict()["state"].values()):
+        assert all(th.equal(got[key], want[key]) for key in want)
+    np.testing.assert_array_equal(state["observations"], saved.replay_buffer.observations)
+    np.testing.assert_array_equal(state["actions"], saved.replay_buffer.actions)
+    # Trained on to the requested total: one gradient step per vector step (replay_ratio 0.25 x 4 envs). A checkpoint
+    # is taken when a step is stored, before that step's gradient step, so the last file owes one step.
+    final_steps, final_file = checkpoints(run_dir)[-1]
+    final = MuZero.load(final_file)
+    assert final_steps == final.num_timesteps == 480
+    assert final._n_updates == saved._n_updates + (480 - steps) // 4 - 1
 
 
 class _KillActor(BaseCallback):
@@ -241,10 +324,10 @@ def test_bad_distributed_settings_raise(kwargs, match):
 @pytest.mark.filterwarnings("ignore:The environment is already wrapped with a `Monitor`")
 def test_envs_that_cannot_be_split_are_refused():
     with pytest.raises(ValueError, match="at least as many envs"):
-        distributed.split_env(make_vec_env("CartPole-v1", n_envs=2), 3)
+        fleet.split_env(make_vec_env("CartPole-v1", n_envs=2), 3)
     with pytest.raises(TypeError, match="needs a DummyVecEnv; got VecMonitor"):
-        distributed.split_env(VecMonitor(make_vec_env("CartPole-v1", n_envs=2)), 2)
-    parts = distributed.split_env(make_vec_env("CartPole-v1", n_envs=5), 2)
+        fleet.split_env(VecMonitor(make_vec_env("CartPole-v1", n_envs=2)), 2)
+    parts = fleet.split_env(make_vec_env("CartPole-v1", n_envs=5), 2)
     assert [idx.tolist() for idx, _ in parts] == [[0, 1, 2], [3, 4]] and parts[1][1].num_envs == 2
 
 

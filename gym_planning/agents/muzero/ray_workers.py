@@ -11,6 +11,7 @@ Letters: ``N`` steps, ``M`` reanalysed positions, ``A`` actions.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any, NamedTuple
 
@@ -23,6 +24,9 @@ from gym_planning.models.compiled import CompiledMlpModel
 from gym_planning.search import SearchConfig, run_policy
 
 INSTALL_HINT = "pip install gym-planning[ray]"
+# Times a self-play actor (replaced by the learner) or a reanalyse worker (restarted by Ray) may die within one
+# learn(); one that keeps dying (e.g. out of memory) then stops the run with an error instead of looping.
+MAX_RESTARTS = 3
 
 
 def import_ray() -> Any:
@@ -32,6 +36,13 @@ def import_ray() -> Any:
     except ImportError:
         raise ImportError(f"MuZero's distributed version needs Ray Core: {INSTALL_HINT}") from None
     return ray
+
+
+@functools.cache
+def remote(cls: type, max_restarts: int = MAX_RESTARTS) -> Any:
+    """``cls`` as a Ray actor class: one logical CPU, restarted by Ray ``max_restarts`` times, tasks of a dead
+    actor not retried (the learner asks again)."""
+    return import_ray().remote(num_cpus=1, max_restarts=max_restarts, max_task_retries=0)(cls)
 
 
 def join_steps(chunks: list[Chunk]) -> Chunk:
@@ -71,7 +82,7 @@ class Collected(NamedTuple):
 
 
 class SelfPlayWorker:
-    """A Ray actor (``ray.remote`` applied in :func:`_remote`) around an :class:`Actor`.
+    """A Ray actor (``ray.remote`` applied by :func:`remote`) around an :class:`Actor`.
 
     :param payload: ``[ref]``, ``ref`` an object-store reference to cloudpickled ``(env, network, settings, rng,
         last_observation)`` as :class:`Actor` takes them; in a list, so that Ray passes it unresolved and the
