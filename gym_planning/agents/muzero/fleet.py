@@ -6,7 +6,7 @@ A round asks every actor for ``N`` steps with one weight snapshot; the ``K`` ans
 env axis (:func:`merge_chunks`) and stored row by row (:func:`store_round`), as the single process stores a
 vector step.
 
-Faults: an actor ships the steps up to each episode end ahead of its answer through a ``ray.util.queue.Queue``,
+Faults: an actor also ships the steps up to each episode end ahead of its answer through a ``ray.util.queue.Queue``,
 a Ray actor of its own that outlives it. When an actor dies (killed, out of memory, its process crashed), the
 learner keeps what it shipped, ends its envs' open episodes where those steps end (truncations: the next
 observation is known), and starts a replacement (fresh episodes, new seeds) that is asked for the rest of the
@@ -34,6 +34,10 @@ from gym_planning.agents.muzero.ray_workers import MAX_RESTARTS, Collected, Self
 
 if TYPE_CHECKING:
     from gym_planning.agents.muzero.muzero import MuZero
+
+# Rounds between two readings of the pieces queue (to drop the pieces of answered requests): the learner reads it
+# at once only when an actor dies, so the queue holds at most this many rounds of pieces.
+DRAIN_ROUNDS = 16
 
 
 def split_env(env: VecEnv, num_actors: int) -> list[tuple[np.ndarray, VecEnv]]:
@@ -109,9 +113,11 @@ class _Round:
 class Fleet:
     """The self-play actors of one learn(): requests, answers, the pieces queue and replacements for dead actors.
 
-    Every actor ships the steps up to each episode end ahead of its answer through one ``ray.util.queue.Queue``
-    (:meth:`SelfPlayWorker.collect`); the queue outlives the actors, so when one dies, the learner keeps what it
-    shipped, cuts its open episodes there, and asks a replacement (fresh episodes) for the rest of the round.
+    Every actor also ships the steps up to each episode end ahead of its answer through one
+    ``ray.util.queue.Queue`` (:meth:`SelfPlayWorker.collect`); the queue outlives the actors, so when one dies, the
+    learner keeps what it shipped, cuts its open episodes there, and asks a replacement (fresh episodes) for the
+    rest of the round. An answer carries its whole chunk, so the learner reads the queue only after a death and
+    every ``DRAIN_ROUNDS`` rounds (to drop what answered requests shipped).
     The learner, not Ray, restarts actors: a task sent to a restarting Ray actor would run on the new life
     before the learner's repeated request, out of order.
     """
@@ -143,6 +149,7 @@ class Fleet:
         self.cpu_seconds = [0.0] * len(self.actors)
         self.rounds: deque[_Round] = deque()
         self.stash: dict[int, list[Chunk]] = {}  # pieces taken from the queue, by request id
+        self.rounds_since_drain = 0
         self.next_id = 0
 
     def _start(self, k: int) -> Any:
@@ -169,22 +176,17 @@ class Fleet:
             self._ask(r, k)
         self.rounds.append(r)
 
-    def _drain(self, request_id: int | None = None, count: int = 0) -> None:
-        """Move pieces from the queue into ``stash`` until it holds ``count`` of ``request_id`` (None: all the
-        queue holds now). Pieces of requests no longer outstanding (a dead actor's last, late) are dropped."""
-        live = {i for r in self.rounds for i in r.ids}
-        while True:
-            if request_id is None:
-                missing = self.queue.qsize()
-            else:
-                missing = count - len(self.stash.get(request_id, []))
-            if missing <= 0:
-                return
-            for i, piece in self.queue.get_nowait_batch(missing):
+    def _drain(self) -> None:
+        """Move the pieces the queue holds into ``stash``, dropping those of requests already answered (or of a
+        dead actor's request already asked again)."""
+        live = {i for r in self.rounds for i, ref in zip(r.ids, r.refs) if ref is not None}
+        self.stash = {i: pieces for i, pieces in self.stash.items() if i in live}
+        size = self.queue.qsize()
+        if size:
+            for i, piece in self.queue.get_nowait_batch(size):
                 if i in live:
                     self.stash.setdefault(i, []).append(piece)
-            if request_id is None:
-                return
+        self.rounds_since_drain = 0
 
     def _restart(self, k: int) -> None:
         """End actor ``k`` for good and start its replacement (fresh episodes, new seeds)."""
@@ -221,14 +223,15 @@ class Fleet:
                 except ray.exceptions.RayActorError:
                     self._replace(k)
                     continue
-                self._drain(answer.request_id, answer.shipped)
-                new = self.stash.pop(answer.request_id, []) + ([answer.tail] if answer.tail else [])
-                r.pieces[k] += new
+                r.pieces[k].append(answer.chunk)
                 r.refs[k] = None
-                model.actor_cpu_seconds += new[-1].cpu_seconds - self.cpu_seconds[k]
-                self.cpu_seconds[k] = new[-1].cpu_seconds
+                model.actor_cpu_seconds += answer.chunk.cpu_seconds - self.cpu_seconds[k]
+                self.cpu_seconds[k] = answer.chunk.cpu_seconds
                 model.phase_seconds["actor_idle"] = model.phase_seconds.get("actor_idle", 0.0) + answer.idle_seconds
         self.rounds.popleft()
+        self.rounds_since_drain += 1
+        if self.rounds_since_drain >= DRAIN_ROUNDS:  # the pieces of answered requests are not needed
+            self._drain()
         return merge_chunks([join_steps(pieces) for pieces in r.pieces]), sorted(r.cuts, key=lambda cut: cut.row)
 
     def close(self) -> None:

@@ -3,7 +3,7 @@
 
 - :class:`SelfPlayWorker` wraps an :class:`~gym_planning.agents.muzero.actor.Actor` (its envs, a compiled CPU
   copy of the network, a search Generator) and answers ``collect`` with a :class:`Collected` chunk; the steps up
-  to each episode end go ahead through a queue that outlives the worker (:meth:`SelfPlayWorker.collect`);
+  to each episode end also go ahead through a queue that outlives the worker (:meth:`SelfPlayWorker.collect`);
 - :class:`ReanalyseWorker` recomputes policy targets by a search without noise (:func:`reanalyse_targets`).
 
 Letters: ``N`` steps, ``M`` reanalysed positions, ``A`` actions.
@@ -67,18 +67,16 @@ def join_steps(chunks: list[Chunk]) -> Chunk:
 
 
 class Collected(NamedTuple):
-    """A self-play actor's answer to request ``request_id``: the steps the queue does not hold, and idle time.
+    """A self-play actor's answer to request ``request_id``: the chunk and the actor's idle time before it.
 
     :param request_id: the learner's number of the request.
     :param idle_seconds: wall seconds between the actor's previous chunk and this request (waiting for weights).
-    :param shipped: how many pieces of this request the actor put in the queue before answering (in step order).
-    :param tail: the steps after the last piece (None when the last step ended an episode and was shipped).
+    :param chunk: every step of the request (the pieces shipped ahead included).
     """
 
     request_id: int
     idle_seconds: float
-    shipped: int
-    tail: Chunk | None
+    chunk: Chunk
 
 
 class SelfPlayWorker:
@@ -107,23 +105,23 @@ class SelfPlayWorker:
     def collect(self, request_id: int, version: int, weights: np.ndarray, num_steps: int, temperature: float) -> Collected:
         """``Actor.set_weights``, then ``num_steps`` steps of ``Actor.collect``.
 
-        After every step in which an episode ended, the steps not yet shipped go to the queue as one piece, and
-        the actor waits until the queue holds it: an episode that ended reaches the learner even if this process
-        dies right after. The answer carries the rest. The steps and the Generator's draws are those of one
+        After every step in which an episode ended, the steps not yet shipped also go to the queue as one piece,
+        and the actor waits until the queue holds it: an episode that ended reaches the learner even if this
+        process dies before answering. The steps and the Generator's draws are those of one
         ``Actor.collect(num_steps)``.
         """
         start = time.perf_counter()
         idle = 0.0 if self._last_end is None else start - self._last_end
         self.actor.set_weights(version, weights)
-        unshipped: list[Chunk] = []
+        steps: list[Chunk] = []
         shipped = 0
         for _ in range(num_steps):
-            unshipped.append(self.actor.collect(1, temperature=temperature))
-            if unshipped[-1].dones.any():
-                self.pieces.put((request_id, join_steps(unshipped)))  # returns once the queue actor holds it
-                shipped, unshipped = shipped + 1, []
+            steps.append(self.actor.collect(1, temperature=temperature))
+            if steps[-1].dones.any():
+                self.pieces.put((request_id, join_steps(steps[shipped:])))  # returns once the queue actor holds it
+                shipped = len(steps)
         self._last_end = time.perf_counter()
-        return Collected(request_id, idle, shipped, join_steps(unshipped) if unshipped else None)
+        return Collected(request_id, idle, join_steps(steps))
 
     def state(self) -> bytes:
         """Cloudpickled ``(env, last_observation, rng)``, to hand the envs back to the driver."""
