@@ -1,6 +1,7 @@
 """MuZero on Ray (``actor_backend="ray"``): a 2-actor CartPole run with callbacks, checkpoints and a learner
-crash resumed from its checkpoint; a killed actor restarted without losing stored data; one Ray actor equal
-to the actor process; reanalyse workers equal to the learner's own reanalyse; clear errors.
+crash resumed from its checkpoint; a learner process killed with SIGKILL and resumed by the command line;
+a killed actor replaced without losing stored data or an episode that ended before the kill; one Ray actor
+equal to the actor process; reanalyse workers equal to the learner's own reanalyse; clear errors.
 
 Ray starts once for the module (``num_cpus=2`` logical CPUs: at most two actors at once) and shuts down after it.
 """
