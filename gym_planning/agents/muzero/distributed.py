@@ -4,7 +4,8 @@ Thin Ray actors around the actor/learner split of :mod:`~gym_planning.agents.muz
 
 - **Self-play actors** (:class:`SelfPlayWorker`): each wraps an :class:`~gym_planning.agents.muzero.actor.Actor`
   over its share of the envs (the driver's ``DummyVecEnv`` split into ``K`` slices), with a compiled CPU copy
-  of the network. Ray restarts a killed one (``max_restarts``).
+  of the network; driven in rounds by :class:`~gym_planning.agents.muzero.fleet.Fleet`, which replaces a dead
+  one.
 - **Reanalyse workers** (:class:`ReanalyseWorker`): compiled searches that recompute the policy targets of
   the reanalysed part of each batch, split between ``R`` workers.
 - **The learner** stays in the driver process: replay, priorities, optimiser, callbacks, logger and
@@ -18,10 +19,10 @@ stores a vector step, so the replay's row layout (one column per env) is unchang
 therefore exactly one round old: the staleness cap is one chunk (``replay_ratio * n_envs *
 async_chunk_steps`` gradient steps) by construction, and with the seed fixed a run is reproducible.
 
-Faults: a killed actor's chunk in flight is lost (at most ``async_chunk_steps`` steps of its envs); every
-chunk the learner received is in the replay. The learner asks the restarted actor again, which starts
-fresh episodes, and closes the actor's open episodes in the replay as cuts (targets masked). The learner
-itself is the driver: it resumes from a checkpoint (``CheckpointCallback(save_replay_buffer=True)``, then
+Faults: an actor ships the steps up to each episode end ahead of its answer, through a queue that outlives
+it; when it dies the learner keeps them, ends its open episodes there and asks a replacement for the rest
+(:mod:`~gym_planning.agents.muzero.fleet`), so no finished episode is lost. Ray restarts a dead reanalyse
+worker, and the learner asks it again. The learner itself is the driver: it resumes from a checkpoint (``CheckpointCallback(save_replay_buffer=True)``, then
 ``MuZero.load`` + ``load_replay_buffer`` + ``learn(reset_num_timesteps=False)``).
 
 The Ray actors' classes are in :mod:`~gym_planning.agents.muzero.ray_workers`.
@@ -33,33 +34,26 @@ Letters: ``K`` actors, ``R`` reanalyse workers, ``N`` steps per chunk, ``E`` env
 from __future__ import annotations
 
 import copy
-import functools
 import importlib.util
 import logging
 import math
 import os
 import socket
 import time
-import uuid
-from collections import deque
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import cloudpickle
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
-from gym_planning.agents.muzero.actor import Chunk
-from gym_planning.agents.muzero.ray_workers import INSTALL_HINT, Collected, ReanalyseWorker, SelfPlayWorker, import_ray
+from gym_planning.agents.muzero.fleet import Fleet, store_round
+from gym_planning.agents.muzero.ray_workers import INSTALL_HINT, MAX_RESTARTS, ReanalyseWorker, import_ray, remote
 
 if TYPE_CHECKING:
     from gym_planning.agents.muzero.muzero import MuZero
 
-# Restarts Ray grants each actor within one learn(); a worker that keeps dying (e.g. out of memory) then
-# stops the run with an error instead of looping.
-MAX_RESTARTS = 3
-# Seconds a dead actor may take to come back (a new worker process imports torch and loads the search).
+# Seconds a dead reanalyse worker may take to come back (a new worker process imports torch and loads the search).
 RESTART_TIMEOUT_S = 300.0
 # Seconds to reach RAY_ADDRESS's host before ray.init, which would otherwise retry for minutes.
 CONNECT_TIMEOUT_S = 5.0
@@ -123,13 +117,6 @@ def connect(num_cpus: int) -> Any:
     return ray
 
 
-@functools.cache
-def _remote(cls: type) -> Any:
-    """``cls`` as a Ray actor class: one logical CPU, restarted by Ray, tasks of a dead actor not retried
-    (the learner asks again, so that it knows which chunks were lost)."""
-    return import_ray().remote(num_cpus=1, max_restarts=MAX_RESTARTS, max_task_retries=0)(cls)
-
-
 def _wait_alive(ray: Any, actor: Any, what: str) -> None:
     """Block until Ray has restarted ``actor`` (a cheap call succeeds); raise once it is dead for good (no
     restart left, ``ActorDiedError``) or still down after ``RESTART_TIMEOUT_S``."""
@@ -168,7 +155,7 @@ class RayReanalyser:
         network = copy.deepcopy(model.policy.network).cpu()
         seeds = np.random.SeedSequence(model.seed).spawn(num_workers)
         self.payloads = [ray.put(cloudpickle.dumps((network, model.search_config, seed))) for seed in seeds]
-        self.workers = [_remote(ReanalyseWorker).remote([payload]) for payload in self.payloads]
+        self.workers = [remote(ReanalyseWorker).remote([payload]) for payload in self.payloads]
         self._version = -1
         self._weights: Any = None
 
@@ -203,146 +190,6 @@ class RayReanalyser:
             self.ray.kill(worker)
 
 
-def split_env(env: VecEnv, num_actors: int) -> list[tuple[np.ndarray, VecEnv]]:
-    """``K`` pairs ``(env indices, VecEnv of those envs)`` covering ``env`` in order (sizes differ by at most 1).
-
-    One actor takes ``env`` whole (any VecEnv that pickles); several need a ``DummyVecEnv`` to split.
-    """
-    if num_actors > env.num_envs:
-        raise ValueError(
-            f"async_actors={num_actors} actors need at least as many envs; the env has {env.num_envs}: "
-            f"use make_vec_env(..., n_envs={num_actors}) or more"
-        )
-    if num_actors == 1:
-        return [(np.arange(env.num_envs), env)]
-    if not isinstance(env, DummyVecEnv):
-        raise TypeError(
-            f"async_actors={num_actors} splits the envs between the actors, which needs a DummyVecEnv; got "
-            f"{type(env).__name__}: pass an env id, a list of envs or make_vec_env(...) (VecEnv wrappers go in the envs)"
-        )
-    slices = np.array_split(np.arange(env.num_envs), num_actors)
-    return [(idx, DummyVecEnv([lambda e=env.envs[i]: e for i in idx])) for idx in slices]
-
-
-def merge_chunks(chunks: list[Chunk]) -> Chunk:
-    """One chunk over all envs from the ``K`` chunks of a round (same steps and weights), in env order."""
-    return Chunk(
-        weights_version=chunks[0].weights_version,
-        observations=np.concatenate([c.observations for c in chunks], axis=1),
-        actions=np.concatenate([c.actions for c in chunks], axis=1),
-        rewards=np.concatenate([c.rewards for c in chunks], axis=1),
-        dones=np.concatenate([c.dones for c in chunks], axis=1),
-        infos=[[info for c in chunks for info in c.infos[i]] for i in range(len(chunks[0].infos))],
-        policy_targets=np.concatenate([c.policy_targets for c in chunks], axis=1),
-        legal_masks=np.concatenate([c.legal_masks for c in chunks], axis=1),
-        next_observation=np.concatenate([c.next_observation for c in chunks], axis=0),
-        search_seconds=sum(c.search_seconds for c in chunks),
-        env_seconds=sum(c.env_seconds for c in chunks),
-        cpu_seconds=sum(c.cpu_seconds for c in chunks),
-    )
-
-
-class _Round(NamedTuple):
-    """One request to every actor: ``refs[k]`` is actor ``k``'s :class:`Collected` (replaced after a failure)."""
-
-    version: int
-    weights: Any
-    num_steps: int
-    temperature: float
-    refs: list[Any]
-
-
-class _Fleet:
-    """The self-play actors of one learn(): requests, answers, restarts and the actors' bookkeeping."""
-
-    def __init__(self, ray: Any, model: MuZero):
-
-        assert model.env is not None and model._last_obs is not None
-        self.ray, self.model = ray, model
-        self.parts = split_env(model.env, model.async_actors)
-        # Actor 0 continues the model's search Generator (one actor = the process backend's run); the others
-        # get independent streams seeded from it.
-        rngs = [model.search_rng]
-        if len(self.parts) > 1:
-            seeds = np.random.SeedSequence(int(model.search_rng.integers(2**63))).spawn(len(self.parts) - 1)
-            rngs += [np.random.default_rng(seed) for seed in seeds]
-        network, settings = copy.deepcopy(model.policy.network).cpu(), model.search_config
-        # The driver holds the constructor arguments, so that Ray still has them when it restarts an actor.
-        self.payloads = [
-            ray.put(cloudpickle.dumps((env, network, settings, rng, model._last_obs[idx])))
-            for (idx, env), rng in zip(self.parts, rngs)
-        ]
-        run = uuid.uuid4().hex[:8]
-        self.actors = [
-            _remote(SelfPlayWorker).options(name=f"muzero-{run}-selfplay-{k}").remote([payload])
-            for k, payload in enumerate(self.payloads)
-        ]
-        self.incarnations: list[str | None] = [None] * len(self.actors)
-        self.cpu_seconds = [0.0] * len(self.actors)
-        self.rounds: deque[_Round] = deque()
-
-    def request(self, num_steps: int) -> None:
-        """Ask every actor for ``num_steps`` steps with a snapshot of the newest weights."""
-        model = self.model
-        assert model._compiled is not None
-        model._compiled.refresh()
-        weights = self.ray.put(model._compiled.params)  # one snapshot in the object store, read by K actors
-        version, temperature = model._n_updates, model._current_temperature()
-        refs = [actor.collect.remote(version, weights, num_steps, temperature) for actor in self.actors]
-        self.rounds.append(_Round(version, weights, num_steps, temperature, refs))
-
-    def _ask_again(self, k: int) -> None:
-        """Actor ``k`` died: once Ray restarted it, ask it again for every round still outstanding, in order."""
-        _wait_alive(self.ray, self.actors[k], f"self-play actor {k}")
-        for r in self.rounds:
-            r.refs[k] = self.actors[k].collect.remote(r.version, r.weights, r.num_steps, r.temperature)
-
-    def receive(self) -> Chunk:
-        """The oldest round's chunks merged; closes in the replay the episodes of actors that restarted."""
-        model, ray = self.model, self.ray
-        answers: list[Collected] = []
-        for k in range(len(self.actors)):
-            while True:
-                try:
-                    answers.append(ray.get(self.rounds[0].refs[k]))
-                    break
-                except ray.exceptions.RayActorError:
-                    self._ask_again(k)
-        self.rounds.popleft()
-        for k, answer in enumerate(answers):
-            if answer.incarnation != self.incarnations[k]:
-                if self.incarnations[k] is not None:  # a new life: its envs started new episodes
-                    model.replay_buffer.close_open_episodes(None, envs=self.parts[k][0])
-                    self.cpu_seconds[k] = 0.0
-                self.incarnations[k] = answer.incarnation
-            model.actor_cpu_seconds += answer.chunk.cpu_seconds - self.cpu_seconds[k]
-            self.cpu_seconds[k] = answer.chunk.cpu_seconds
-            model.phase_seconds["actor_idle"] = model.phase_seconds.get("actor_idle", 0.0) + answer.idle_seconds
-        return merge_chunks([answer.chunk for answer in answers])
-
-    def close(self) -> None:
-        """Take the envs, their last observations and actor 0's Generator back into the model; end the actors."""
-        model, ray = self.model, self.ray
-        states = [
-            cloudpickle.loads(_get(ray, actor, actor.state.remote, f"self-play actor {k}"))
-            for k, actor in enumerate(self.actors)
-        ]
-        if len(states) == 1:
-            model.env = states[0][0]
-        else:
-            assert isinstance(model.env, DummyVecEnv)
-            for (idx, _), (env, _, _) in zip(self.parts, states):
-                for i, sub_env in zip(idx, env.envs):
-                    model.env.envs[i] = sub_env
-        model._last_obs = np.concatenate([obs for _, obs, _ in states])
-        model.search_rng = states[0][2]
-        self.kill()
-
-    def kill(self) -> None:
-        for actor in self.actors:
-            self.ray.kill(actor, no_restart=True)
-
-
 def _check_cpus(ray: Any, needed: int) -> None:
     """On a local Ray (no ``RAY_ADDRESS``: a cluster may scale up), refuse more actors than logical CPUs,
     which Ray would leave pending for ever."""
@@ -357,13 +204,11 @@ def _check_cpus(ray: Any, needed: int) -> None:
 def learn_with_ray_actors(model: MuZero, total_timesteps: int, callback: BaseCallback, log_interval: int | None) -> None:
     """Train ``model`` until ``total_timesteps`` env steps with ``async_actors`` Ray self-play actors (and
     ``reanalyse_workers``), in rounds as :func:`~gym_planning.agents.muzero.learner.learn_with_actor_process`."""
-    from gym_planning.agents.muzero.learner import _store_chunk  # learner imports muzero imports this
-
     assert model.env is not None
     ray = connect(num_cpus=model.async_actors + model.reanalyse_workers)
     _check_cpus(ray, model.async_actors + model.reanalyse_workers)
     rows_left = math.ceil((total_timesteps - model.num_timesteps) / model.env.num_envs)
-    fleet = _Fleet(ray, model)
+    fleet = Fleet(ray, model)
     reanalyser = RayReanalyser(ray, model, model.reanalyse_workers) if model.reanalyse_workers else None
     try:
         model._reanalyser = reanalyser
@@ -377,10 +222,10 @@ def learn_with_ray_actors(model: MuZero, total_timesteps: int, callback: BaseCal
                 fleet.request(num_steps)
                 rows_left -= num_steps
             with model._timed("wait"):
-                chunk = fleet.receive()
+                chunk, cuts = fleet.receive()
             model.phase_seconds["search"] += chunk.search_seconds
             model.phase_seconds["env"] += chunk.env_seconds
-            running = _store_chunk(model, chunk, callback if running else None, log_interval, total_timesteps)
+            running = store_round(model, fleet, chunk, cuts, callback if running else None, log_interval, total_timesteps)
         fleet.close()
     except BaseException:
         fleet.kill()
