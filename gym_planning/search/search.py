@@ -14,7 +14,7 @@ from numba import njit
 
 from gym_planning.search.base import RecurrentFn
 from gym_planning.search.checks import check_child_mask, check_recurrent_output, to_numpy, unpack_recurrent_result
-from gym_planning.search.compiled_model import JitRecurrentFn, compiled_model
+from gym_planning.search.compiled_model import JitRecurrentFn, call_model, compiled_model
 from gym_planning.search.embeddings import EmbeddingStore
 from gym_planning.search.simulation import GUMBEL, LOGITS_ERROR, MUZERO, OVERFLOW, finish_simulation, select
 from gym_planning.search.tree import Tree
@@ -92,8 +92,8 @@ def run_search(
     arrays = tree.arrays
     settings = (policy, params, considered_table, num_considered, max_depth)
     if isinstance(recurrent_fn, JitRecurrentFn):
-        model_fn, model_params = compiled_model(recurrent_fn, store.data)
-        code = _search_compiled(arrays, *settings, discount_sign, update_bounds, model_fn, model_params, store.data,
+        model_address, model_params = compiled_model(recurrent_fn, store.data)
+        code = _search_compiled(arrays, *settings, discount_sign, update_bounds, model_address, model_params, store.data,
                                 num_simulations)  # fmt: skip
         if code:
             raise _error(*divmod(code, num_simulations + 1), "the jitted model")
@@ -191,8 +191,8 @@ def _finish_and_select(arrays, rule, params, considered_table, num_considered, m
 
 @njit(cache=True, error_model="numpy")
 def _search_compiled(arrays, rule, params, considered_table, num_considered, max_depth, discount_sign, update_bounds,
-                     model_fn, model_params, store, num_simulations):  # fmt: skip
-    """:func:`run_search`'s loop with a Numba model (``model_fn``, a function pointer) compiled in.
+                     model_address, model_params, store, num_simulations):  # fmt: skip
+    """:func:`run_search`'s loop with a Numba model (the C function at ``model_address``) compiled in.
 
     ``store`` is the ``[B * N, E]`` embedding array. Returns 0, or ``code * (num_simulations + 1) +
     simulation`` with the kernels' error code.
@@ -216,7 +216,7 @@ def _search_compiled(arrays, rule, params, considered_table, num_considered, max
         for b in range(batch_size):
             embedding[b] = store[embedding_slots[b, parent[b]]]
         legal[:] = True
-        model_fn(model_params, embedding, action, reward, discount, logits, value, legal, new_embedding)
+        call_model(model_address, model_params, embedding, action, reward, discount, logits, value, legal, new_embedding)
         code = finish_simulation(arrays, parent, action, expand, reward, discount, logits, value, legal, discount_sign,
                                  update_bounds, slots)  # fmt: skip
         if code:
