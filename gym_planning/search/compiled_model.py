@@ -12,8 +12,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from numba import types
-from numba.extending import intrinsic
+from numba.core.typing import Signature
 from numba.experimental.function_type import _get_wrapper_address
+from numba.extending import intrinsic
 
 
 class JitRecurrentFn(NamedTuple):
@@ -37,7 +38,7 @@ class JitRecurrentFn(NamedTuple):
 _EMBEDDING_TYPES = {np.dtype(np.float64): types.float64, np.dtype(np.int64): types.int64}
 
 
-def _model_signature(embedding_type: types.Type) -> types.Type:
+def _model_signature(embedding_type: types.Type) -> Signature:
     vector, matrix, embedding = types.float64[::1], types.float64[:, ::1], embedding_type[:, ::1]
     return types.void(vector, embedding, types.int64[::1], vector, vector, matrix, vector, types.boolean[:, ::1], embedding)
 
@@ -76,8 +77,7 @@ def compiled_model(model: JitRecurrentFn, embedding: Any) -> tuple[int, np.ndarr
 def _same_layout(got: types.Type, expected: types.Type) -> bool:
     """Whether Numba passes an argument of type ``got`` as it passes ``expected`` (read-only or not)."""
     return (
-        isinstance(got, types.Array)
-        and (got.dtype, got.ndim, got.layout) == (expected.dtype, expected.ndim, expected.layout)  # type: ignore[attr-defined]
+        isinstance(got, types.Array) and (got.dtype, got.ndim, got.layout) == (expected.dtype, expected.ndim, expected.layout)  # type: ignore[attr-defined]
     )
 
 

@@ -96,7 +96,8 @@ def run_search(
         code = _search_compiled(arrays, *settings, discount_sign, update_bounds, model_address, model_params, store.data,
                                 num_simulations)  # fmt: skip
         if code:
-            raise _error(*divmod(code, num_simulations + 1), "the jitted model")
+            code, simulation = divmod(code, num_simulations + 1)
+            raise _error(code, simulation, "the jitted model")
         return tree
     batch_size, num_actions = tree.root_gumbel.shape
     b = _Buffers(batch_size, num_actions)
@@ -110,7 +111,7 @@ def run_search(
             raise ValueError(overflow_message(simulation))
         outputs, new_embedding = _call_model(recurrent_fn, store, b, count, num_actions)
         expanded = count
-        count = _finish_and_select(arrays, *settings, discount_sign, update_bounds, simulation == num_simulations - 1, *walk,
+        count = _finish_and_select(arrays, *settings, discount_sign, update_bounds, simulation == num_simulations - 1, *walk,  # type: ignore[call-arg]
                                    expanded, *outputs, *spread, b.slots, b.new_slots)  # fmt: skip
         if count < 0 and count != _SELECT_OVERFLOW:
             raise _error(-count, simulation, "recurrent_fn")

@@ -164,7 +164,8 @@ class Tree:
             value_bounds=arrays.value_bounds,
             root_gumbel=arrays.root_gumbel,
         )
-        tree._arrays = arrays
+        # An attribute, not a dataclass field, so that Tree(**{fields}) still takes the named arrays alone.
+        object.__setattr__(tree, "_arrays", arrays)
         return tree
 
     @property
