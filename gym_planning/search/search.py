@@ -2,8 +2,9 @@
 trees that expand, then expand and back up in Numba (:mod:`gym_planning.search.simulation`).
 
 Two loops run that same body: one in Python for a model that is a Python callback (a torch network, an
-environment), one compiled for a :class:`~gym_planning.search.compiled_model.JitRecurrentFn`, where no
-Python runs between simulations. Root preparation (noise, masks) and the final action live in
+environment), making one kernel call per simulation (:func:`_finish_and_select`: this simulation's
+expansion and backup, then the next one's selection), and one compiled for a
+:class:`~gym_planning.search.compiled_model.JitRecurrentFn`, where no Python runs between simulations. Root preparation (noise, masks) and the final action live in
 :mod:`gym_planning.search.policies`. Shapes: ``B`` trees, ``N`` nodes, ``A`` actions, ``K`` expanding trees.
 """
 
