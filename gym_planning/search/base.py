@@ -25,6 +25,8 @@ class TensorLike(Protocol):
 
     def detach(self) -> Any: ...
 
+    def __len__(self) -> int: ...
+
 
 Array = np.ndarray | TensorLike
 """A numpy array or a tensor; the search converts it with :func:`~gym_planning.search.checks.to_numpy`."""

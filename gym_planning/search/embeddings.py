@@ -29,6 +29,8 @@ class EmbeddingStore:
     :param num_slots: slots to allocate (``B * num_nodes``).
     """
 
+    data: Any  # a numpy array, a torch tensor or a list of objects
+
     def __init__(self, root_embedding: Any, num_slots: int):
         if isinstance(root_embedding, np.ndarray):
             self._kind = "array"

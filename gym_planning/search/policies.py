@@ -21,7 +21,7 @@ from gym_planning.search.qtransforms import MASKED_LOGIT, softmax, softmax_rows
 from gym_planning.search.search import overflow_message, run_search
 from gym_planning.search.seq_halving import considered_visits_table
 from gym_planning.search.simulation import GUMBEL, MUZERO, gumbel_completed_q
-from gym_planning.search.tree import LOGIT, PROB, ROOT_INDEX, VISITS, Tree, max_tree_nodes
+from gym_planning.search.tree import LOGIT, PROB, ROOT_INDEX, VISITS, Tree, TreeArrays, max_tree_nodes
 
 # Seeding a fresh Generator from OS entropy costs ~10 µs, a tenth of a small search: share one.
 _UNSEEDED_RNG = np.random.default_rng()
@@ -44,15 +44,17 @@ def _init_tree(root: RootOutput, logits: np.ndarray, value: np.ndarray, legal: n
     batch_size, num_actions = logits.shape
     num_nodes = max_tree_nodes(num_simulations, num_actions, max_depth)
     tree = Tree.allocate(batch_size, num_nodes, num_actions)
-    _set_roots(tree.arrays, logits, value, legal)
+    _set_roots(tuple(tree.arrays), logits, value, legal)
     store = EmbeddingStore(root.embedding, batch_size * num_nodes)
     store.scatter(tree.embedding_slots[:, ROOT_INDEX], root.embedding)
     return tree, store
 
 
 @njit(cache=True)
-def _set_roots(arrays, logits, value, legal):
-    """Node 0 of each empty tree: the root's value, one visit, prior logits and probabilities ``[B, A]``, legal mask."""
+def _set_roots(fields, logits, value, legal):
+    """Node 0 of each empty tree: the root's value, one visit, prior logits and probabilities ``[B, A]``, legal mask.
+    ``fields``: the :class:`TreeArrays` record as a plain tuple (Numba types one faster than a NamedTuple)."""
+    arrays = TreeArrays(*fields)
     edge_floats, node_visits, num_nodes = arrays.edge_floats, arrays.node_visits, arrays.num_nodes
     for b in range(logits.shape[0]):
         arrays.raw_values[b, ROOT_INDEX] = arrays.node_values[b, ROOT_INDEX] = value[b]

@@ -2,8 +2,9 @@
 trees that expand, then expand and back up in Numba (:mod:`gym_planning.search.simulation`).
 
 Two loops run that same body: one in Python for a model that is a Python callback (a torch network, an
-environment), one compiled for a :class:`~gym_planning.search.compiled_model.JitRecurrentFn`, where no
-Python runs between simulations. Root preparation (noise, masks) and the final action live in
+environment), making one kernel call per simulation (:func:`_finish_and_select`: this simulation's
+expansion and backup, then the next one's selection), and one compiled for a
+:class:`~gym_planning.search.compiled_model.JitRecurrentFn`, where no Python runs between simulations. Root preparation (noise, masks) and the final action live in
 :mod:`gym_planning.search.policies`. Shapes: ``B`` trees, ``N`` nodes, ``A`` actions, ``K`` expanding trees.
 """
 
@@ -14,7 +15,7 @@ from numba import njit
 
 from gym_planning.search.base import RecurrentFn
 from gym_planning.search.checks import check_child_mask, check_recurrent_output, to_numpy, unpack_recurrent_result
-from gym_planning.search.compiled_model import JitRecurrentFn, compiled_model
+from gym_planning.search.compiled_model import JitRecurrentFn, call_model, compiled_model
 from gym_planning.search.embeddings import EmbeddingStore
 from gym_planning.search.simulation import GUMBEL, LOGITS_ERROR, MUZERO, OVERFLOW, finish_simulation, select
 from gym_planning.search.tree import Tree, TreeArrays
@@ -43,7 +44,14 @@ def _error(code: int, simulation: int, model: str) -> ValueError:
 
 
 class _Buffers:
-    """The per-simulation ``[B]`` and ``[B, A]`` arrays the loops pass between the kernels."""
+    """The arrays the Python-callback loop passes between its kernels, allocated once per search.
+
+    ``[B]``: the walk's end (``parent``, ``action``, ``expand``) and the new nodes' embedding ``slots``;
+    the model's outputs spread over the B trees (``reward``, ``discount``, ``value``, ``logits`` and
+    ``legal`` ``[B, A]``); ``rows``, ``model_slots``, ``model_actions``: for the K trees that ask the model,
+    their index, their parent's embedding slot and the action, packed into the first K entries, and
+    ``new_slots`` the slots of the K new nodes.
+    """
 
     def __init__(self, batch_size: int, num_actions: int):
         self.parent = np.zeros(batch_size, np.int32)
@@ -51,6 +59,13 @@ class _Buffers:
         self.expand = np.zeros(batch_size, np.bool_)
         self.slots = np.zeros(batch_size, np.int64)
         self.scratch = np.empty((3, num_actions))
+        self.reward, self.discount, self.value = np.zeros(batch_size), np.zeros(batch_size), np.zeros(batch_size)
+        self.logits = np.zeros((batch_size, num_actions))
+        self.legal = np.ones((batch_size, num_actions), np.bool_)
+        self.rows = np.zeros(batch_size, np.int64)
+        self.model_slots = np.zeros(batch_size, np.int64)
+        self.model_actions = np.zeros(batch_size, np.int64)
+        self.new_slots = np.zeros(batch_size, np.int64)
         self.all_legal = np.ones((batch_size, num_actions), np.bool_)  # for models that return no legal mask
 
 
@@ -75,68 +90,122 @@ def run_search(
     Halving schedule, ``discount_sign`` -1 in two-player search. Raises ``ValueError`` on a model output
     with NaN/inf or an overflow of the search's values.
     """
-    arrays = tree.arrays
+    # The kernels called from Python take the record's fields as a plain tuple and rebuild the record inside:
+    # Numba types a plain tuple about 3 µs faster per call than a NamedTuple, whose type key spells out
+    # every field name (tree.TreeArrays).
+    fields = tuple(tree.arrays)
     settings = (policy, params, considered_table, num_considered, max_depth)
     if isinstance(recurrent_fn, JitRecurrentFn):
-        model_fn, model_params = compiled_model(recurrent_fn, store.data)
-        code = _search_compiled(arrays, *settings, discount_sign, update_bounds, model_fn, model_params, store.data,
+        model_address, model_params = compiled_model(recurrent_fn, store.data)
+        code = _search_compiled(fields, *settings, discount_sign, update_bounds, model_address, model_params, store.data,
                                 num_simulations)  # fmt: skip
         if code:
-            raise _error(*divmod(code, num_simulations + 1), "the jitted model")
+            code, simulation = divmod(code, num_simulations + 1)
+            raise _error(code, simulation, "the jitted model")
         return tree
     batch_size, num_actions = tree.root_gumbel.shape
-    buffers = _Buffers(batch_size, num_actions)
-    rows = np.arange(batch_size)
+    b = _Buffers(batch_size, num_actions)
+    walk = (b.parent, b.action, b.expand, b.scratch, b.rows, b.model_slots, b.model_actions)
+    spread = (b.reward, b.discount, b.logits, b.value, b.legal)
+    # One kernel call per simulation (each call costs microseconds of argument unboxing, a large part of a
+    # small batch's simulation): it finishes a simulation and selects the next one's walks.
+    count = _select_and_pack(fields, *settings, *walk)
     for simulation in range(num_simulations):
-        if select(arrays, *settings, buffers.parent, buffers.action, buffers.expand, buffers.scratch):
+        if count < 0:  # selecting this simulation's walks overflowed
             raise ValueError(overflow_message(simulation))
-        # Only the trees that expand a new node ask the model: a perfect model then steps no env copy
-        # for the others (walks that stopped at max_depth or a terminal step).
-        expanding = rows if buffers.expand.all() else np.flatnonzero(buffers.expand)
-        outputs, new_embedding = _call_model(recurrent_fn, store, arrays, buffers, expanding, num_actions)
-        code = finish_simulation(arrays, buffers.parent, buffers.action, buffers.expand, *outputs, discount_sign,
-                                 update_bounds, buffers.slots)  # fmt: skip
-        if code:
-            raise _error(code, simulation, "recurrent_fn")
-        if expanding.size:
-            store.scatter(buffers.slots[expanding], new_embedding)
+        outputs, new_embedding = _call_model(recurrent_fn, store, b, count, num_actions)
+        expanded = count
+        count = _finish_and_select(fields, *settings, discount_sign, update_bounds, simulation == num_simulations - 1, *walk,  # type: ignore[call-arg]
+                                   expanded, *outputs, *spread, b.slots, b.new_slots)  # fmt: skip
+        if count < 0 and count != _SELECT_OVERFLOW:
+            raise _error(-count, simulation, "recurrent_fn")
+        if expanded:
+            store.scatter(b.new_slots[:expanded], new_embedding)
     return tree
 
 
-def _call_model(recurrent_fn: RecurrentFn, store: EmbeddingStore, arrays: TreeArrays, buffers: _Buffers,
-                expanding: np.ndarray, num_actions: int):  # fmt: skip
-    """Call the model on the ``K`` expanding trees; returns its outputs spread over the ``B`` trees
-    (``reward, discount [B], prior_logits [B, A], value [B], legal [B, A]``) and the K new embeddings."""
-    batch_size = buffers.parent.shape[0]
-    num_rows = expanding.shape[0]
-    if num_rows == 0:
-        zeros = np.zeros(batch_size)
-        return (zeros, zeros, np.zeros((batch_size, num_actions)), zeros, buffers.all_legal), None
-    parent_slots = arrays.embedding_slots[expanding, buffers.parent[expanding]]
-    output, new_embedding = unpack_recurrent_result(recurrent_fn(store.gather(parent_slots), buffers.action[expanding]))
-    reward, discount, logits, value = check_recurrent_output(output, num_rows, num_actions)
-    if len(new_embedding) != num_rows:
-        raise ValueError(f"recurrent_fn returned {len(new_embedding)} new embeddings; expected one per action, {num_rows}")
-    legal = None if output.legal_mask is None else check_child_mask(to_numpy(output.legal_mask), num_rows, num_actions)
+def _call_model(recurrent_fn: RecurrentFn, store: EmbeddingStore, buffers: _Buffers, count: int, num_actions: int):
+    """Call the model on the ``K = count`` trees whose walks expand (packed in ``buffers``); returns its
+    checked outputs (``reward, discount [K], prior_logits [K, A], value [K], legal [K, A]``) and the K new
+    embeddings (None when K = 0)."""
+    if count == 0:
+        return (buffers.reward[:0], buffers.discount[:0], buffers.logits[:0], buffers.value[:0], buffers.legal[:0]), None
+    # Copies: the model may keep what it is given, and the buffers are rewritten next simulation.
+    actions = buffers.model_actions[:count].copy()
+    result = recurrent_fn(store.gather(buffers.model_slots[:count]), actions)
+    output, new_embedding = unpack_recurrent_result(result)
+    reward, discount, logits, value = check_recurrent_output(output, count, num_actions)
+    if len(new_embedding) != count:
+        raise ValueError(f"recurrent_fn returned {len(new_embedding)} new embeddings; expected one per action, {count}")
+    legal = None if output.legal_mask is None else check_child_mask(to_numpy(output.legal_mask), count, num_actions)
     if legal is None:
-        legal = buffers.all_legal[:num_rows]
-    outputs = (reward, discount, logits, value, legal)
-    if num_rows < batch_size:
-        full = [np.zeros((batch_size, *part.shape[1:]), part.dtype) for part in outputs]
-        for target, part in zip(full, outputs):
-            target[expanding] = part
-        outputs = tuple(full)
-    return outputs, new_embedding
+        legal = buffers.all_legal[:count]
+    return (reward, discount, logits, value, legal), new_embedding
+
+
+# _finish_and_select's result when selecting the next simulation's walks overflowed (model and backup
+# errors are -1 to -OVERFLOW).
+_SELECT_OVERFLOW = -(OVERFLOW + 1)
 
 
 @njit(cache=True, error_model="numpy")
-def _search_compiled(arrays, rule, params, considered_table, num_considered, max_depth, discount_sign, update_bounds,
-                     model_fn, model_params, store, num_simulations):  # fmt: skip
-    """:func:`run_search`'s loop with a Numba model (``model_fn``, a function pointer) compiled in.
+def _select_and_pack(fields, rule, params, considered_table, num_considered, max_depth, parent, action, expand, scratch, rows,
+                     model_slots, model_actions):  # fmt: skip
+    """:func:`select`, then the K trees whose walks expand packed into the first K entries of ``rows`` (tree
+    index), ``model_slots`` (the parent's embedding slot) and ``model_actions``. Returns K, or -1 on overflow.
+    ``fields``: the :class:`TreeArrays` record as a plain tuple."""
+    arrays = TreeArrays(*fields)
+    if select(arrays, rule, params, considered_table, num_considered, max_depth, parent, action, expand, scratch):
+        return -1
+    embedding_slots = arrays.embedding_slots
+    count = 0
+    for b in range(parent.shape[0]):
+        if expand[b]:
+            rows[count], model_slots[count], model_actions[count] = b, embedding_slots[b, parent[b]], action[b]
+            count += 1
+    return count
 
-    ``store`` is the ``[B * N, E]`` embedding array. Returns 0, or ``code * (num_simulations + 1) +
-    simulation`` with the kernels' error code.
+
+@njit(cache=True, error_model="numpy")
+def _finish_and_select(fields, rule, params, considered_table, num_considered, max_depth, discount_sign, update_bounds, last,
+                       parent, action, expand, scratch, rows, model_slots, model_actions, count, reward, discount, logits,
+                       value, legal, full_reward, full_discount, full_logits, full_value, full_legal, slots,
+                       new_slots):  # fmt: skip
+    """The Python-callback loop's one kernel call per simulation: the model's outputs for the K = ``count``
+    packed trees spread over the B trees (``full_*``), :func:`finish_simulation`, the K new nodes' embedding
+    slots packed into ``new_slots``, then (unless ``last``) :func:`_select_and_pack` for the next simulation.
+
+    Returns the next K (0 after the last simulation), ``-code`` for an error of the model's outputs or of
+    the backup, or ``_SELECT_OVERFLOW``. ``fields``: the :class:`TreeArrays` record as a plain tuple.
     """
+    arrays = TreeArrays(*fields)
+    for k in range(count):
+        b = rows[k]
+        full_reward[b], full_discount[b], full_value[b] = reward[k], discount[k], value[k]
+        full_logits[b] = logits[k]
+        full_legal[b] = legal[k]
+    code = finish_simulation(arrays, parent, action, expand, full_reward, full_discount, full_logits, full_value, full_legal,
+                             discount_sign, update_bounds, slots)  # fmt: skip
+    if code:
+        return -code
+    for k in range(count):
+        new_slots[k] = slots[rows[k]]
+    if last:
+        return 0
+    count = _select_and_pack(fields, rule, params, considered_table, num_considered, max_depth, parent, action, expand,
+                             scratch, rows, model_slots, model_actions)  # fmt: skip
+    return _SELECT_OVERFLOW if count < 0 else count
+
+
+@njit(cache=True, error_model="numpy")
+def _search_compiled(fields, rule, params, considered_table, num_considered, max_depth, discount_sign, update_bounds,
+                     model_address, model_params, store, num_simulations):  # fmt: skip
+    """:func:`run_search`'s loop with a Numba model (the C function at ``model_address``) compiled in.
+
+    ``fields`` is the :class:`TreeArrays` record as a plain tuple, ``store`` the ``[B * N, E]`` embedding
+    array. Returns 0, or ``code * (num_simulations + 1) + simulation`` with the kernels' error code.
+    """
+    arrays = TreeArrays(*fields)
     batch_size, num_actions = arrays.root_gumbel.shape
     parent = np.zeros(batch_size, np.int32)
     action = np.zeros(batch_size, np.int64)
@@ -156,7 +225,7 @@ def _search_compiled(arrays, rule, params, considered_table, num_considered, max
         for b in range(batch_size):
             embedding[b] = store[embedding_slots[b, parent[b]]]
         legal[:] = True
-        model_fn(model_params, embedding, action, reward, discount, logits, value, legal, new_embedding)
+        call_model(model_address, model_params, embedding, action, reward, discount, logits, value, legal, new_embedding)
         code = finish_simulation(arrays, parent, action, expand, reward, discount, logits, value, legal, discount_sign,
                                  update_bounds, slots)  # fmt: skip
         if code:

@@ -82,9 +82,11 @@ _DTYPES = tuple(np.dtype(t) for t in (np.float64, np.int32, np.bool_, np.int32, 
 
 
 @njit(cache=True)
-def _initialise(arrays):
+def _initialise(fields):
     """Empty trees: no visits, no children (UNVISITED), every action legal, no parents, unused slots -1,
-    value bounds (+inf, -inf) so that the first Q sets both."""
+    value bounds (+inf, -inf) so that the first Q sets both. ``fields``: the :class:`TreeArrays` record as a
+    plain tuple (Numba types one faster than a NamedTuple)."""
+    arrays = TreeArrays(*fields)
     arrays.edge_floats[...] = 0.0
     arrays.edge_ints[:, :, CHILD] = UNVISITED
     arrays.edge_ints[:, :, VISITS] = 0
@@ -142,8 +144,9 @@ class Tree:
     def allocate(cls, batch_size: int, num_nodes: int, num_actions: int) -> Tree:
         """Allocate empty trees of ``num_nodes`` nodes each (node 0 is the root)."""
         b, n, a = batch_size, num_nodes, num_actions
-        arrays = TreeArrays(*carve(_shapes(b, n, a), _DTYPES))
-        _initialise(arrays)
+        fields = tuple(carve(_shapes(b, n, a), _DTYPES))
+        _initialise(fields)
+        arrays = TreeArrays(*fields)
         floats, ints = arrays.edge_floats, arrays.edge_ints
         tree = cls(
             node_visits=arrays.node_visits,
@@ -164,7 +167,8 @@ class Tree:
             value_bounds=arrays.value_bounds,
             root_gumbel=arrays.root_gumbel,
         )
-        tree._arrays = arrays
+        # An attribute, not a dataclass field, so that Tree(**{fields}) still takes the named arrays alone.
+        object.__setattr__(tree, "_arrays", arrays)
         return tree
 
     @property
