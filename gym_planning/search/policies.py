@@ -175,7 +175,7 @@ def muzero_policy(
     )
     _warn_if_deep(tree, num_simulations, max_depth)
     visits = tree.children_visits[:, ROOT_INDEX]
-    action = _visit_count_action(visits, legal, temperature, rng.random(batch_size))
+    action = _visit_count_action(visits, tree.qvalues(ROOT_INDEX), legal, temperature, rng.random(batch_size))
     visit_probs = visits / visits.sum(axis=1, keepdims=True).astype(np.float32)
     return SearchOutput(action, visit_probs.astype(np.float32), _root_value32(tree), tree)
 
@@ -206,16 +206,27 @@ def _noisy_root_logits(logits, legal, noise, fraction):
 
 
 @njit(cache=True)
-def _visit_count_action(visits, legal, temperature, uniforms):
-    """Sample ``a`` with probability ``∝ n(a)^(1/T)`` over legal actions (``T = 0``: most visited,
-    lowest index on ties). ``uniforms`` ``[B]`` are draws in [0, 1). Returns ``[B]`` int64."""
+def _visit_count_action(visits, qvalues, legal, temperature, uniforms):
+    """Sample ``a`` with probability ``∝ n(a)^(1/T)`` over legal actions (``T = 0``: most visited; among equally
+    visited actions the one with the higher Q ``[B, A]``, then the lowest index). ``uniforms`` ``[B]`` are draws in
+    [0, 1). Returns ``[B]`` int64.
+
+    Ties are common with few simulations (2 simulations over 2 actions visit each once): breaking them by index
+    would act the same way in every state, breaking them by Q acts on what the search found.
+    """
     batch_size, num_actions = visits.shape
     actions = np.zeros(batch_size, np.int64)
     weights = np.zeros(num_actions)
     for b in range(batch_size):
         best = -1
         for a in range(num_actions):
-            if legal[b, a] and (best < 0 or visits[b, a] > visits[b, best]):
+            if not legal[b, a]:
+                continue
+            if (
+                best < 0
+                or visits[b, a] > visits[b, best]
+                or (visits[b, a] == visits[b, best] and visits[b, a] > 0 and qvalues[b, a] > qvalues[b, best])
+            ):
                 best = a
         actions[b] = best
         if temperature == 0:

@@ -112,7 +112,7 @@ def masked(logits: Sequence[float], legal: Sequence[bool]) -> list[float]:
     return [x - top if ok else MASKED_LOGIT for x, ok in zip(logits, legal)]
 
 
-def argmax(scores: dict[int, float]) -> int:
+def argmax(scores: dict[int, Any]) -> int:
     """Key of the largest score; the lowest key wins ties."""
     best = None
     for action in sorted(scores):
@@ -320,7 +320,9 @@ def reference_muzero(
     total = sum(visits.values())
     weights = [root.child_visits(a) / total for a in range(len(legal))]
     bounds = (search.bounds.low, search.bounds.high)
-    return ReferenceResult(argmax(visits), weights, root.value, root, search.num_nodes, bounds)
+    # The most visited action; equally visited ones by their Q, then the lowest index.
+    scores = {a: (n, root.q(a) if n else -math.inf) for a, n in visits.items()}
+    return ReferenceResult(argmax(scores), weights, root.value, root, search.num_nodes, bounds)
 
 
 def reference_gumbel(

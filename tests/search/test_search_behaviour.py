@@ -451,6 +451,15 @@ def test_temperature_zero_takes_the_most_visited_action() -> None:
     assert out.action[0] == 1
 
 
+def test_temperature_zero_breaks_visit_ties_by_q() -> None:
+    # Two simulations over two actions visit each once: the better one must be acted, whichever its index.
+    root = RootOutput(np.zeros((1, 2)), np.zeros(1), np.zeros((1, 1)))
+    for values, best in (([0.0, 1.0], 1), ([1.0, 0.0], 0), ([-0.5, -0.2], 1)):
+        out = muzero_policy(root, bandit(np.array(values)), 2, rng=0, dirichlet_fraction=0.0, temperature=0.0)
+        np.testing.assert_array_equal(out.tree.children_visits[0, 0], [1, 1])
+        assert out.action[0] == best, values
+
+
 @pytest.mark.parametrize("policy", [muzero_policy, gumbel_muzero_policy], ids=["muzero", "gumbel"])
 def test_same_seed_same_search_and_noise_matters(policy) -> None:
     model = batched(RandomModel(11, 6, 0.1, 1.0, None), 6)
