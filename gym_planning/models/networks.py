@@ -24,7 +24,7 @@ Letters: ``B`` batch, ``A`` actions, ``L`` latent size (or ``C x H' x W'`` laten
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch as th
@@ -145,7 +145,9 @@ class MuZeroNetwork(nn.Module):
     def preprocess(self, observation: np.ndarray | th.Tensor) -> th.Tensor:
         """Observations ``[B, *obs_shape]`` (numpy or torch) -> float tensor on the network's device."""
         obs = th.as_tensor(observation, device=self.device)
-        return preprocess_obs(obs, self.observation_space, normalize_images=self.normalize_images).float()
+        # SB3 returns a dict only for a Dict space, which takes dict observations: a tensor comes back here.
+        processed = cast(th.Tensor, preprocess_obs(obs, self.observation_space, normalize_images=self.normalize_images))
+        return processed.float()
 
     def initial_inference(self, observation: np.ndarray | th.Tensor) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
         """Raw observations -> ``(hidden [B, L], policy_logits [B, A], value_logits [B, S_v])``."""
@@ -494,7 +496,9 @@ class GaussianMlpMuZeroNetwork(MuZeroNetwork):
             )
             return output, next_hidden
 
-        return recurrent_fn
+        # The search hands back the embeddings this network made (its root's tensors), so the protocol's
+        # ``Embedding`` union is always a tensor here.
+        return cast(SampledRecurrentFn, recurrent_fn)
 
     def recurrent(self, embedding: th.Tensor, action: Any) -> tuple[RecurrentOutput, th.Tensor]:
         raise TypeError(

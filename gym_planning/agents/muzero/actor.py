@@ -24,7 +24,7 @@ import sys
 import time
 import traceback
 from multiprocessing.connection import Connection
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import cloudpickle
 import numpy as np
@@ -147,15 +147,16 @@ class Actor:
             env_seconds += time.perf_counter() - middle
             search_seconds += middle - start
             steps.append((self.last_observation, output.action, rewards, dones, infos, output.action_weights, legal_mask))
-            self.last_observation = new_obs
-        observations, actions, rewards, dones, infos, targets, masks = zip(*steps)
+            # MuZero refuses Dict and Tuple observation spaces, so the VecEnv's observations are one array.
+            self.last_observation = cast(np.ndarray, new_obs)
+        observations, actions, step_rewards, step_dones, step_infos, targets, masks = zip(*steps)
         return Chunk(
             weights_version=self.weights_version,
             observations=np.stack(observations),
             actions=np.stack(actions).astype(np.int64),
-            rewards=np.stack(rewards).astype(np.float32),
-            dones=np.stack(dones).astype(bool),
-            infos=list(infos),
+            rewards=np.stack(step_rewards).astype(np.float32),
+            dones=np.stack(step_dones).astype(bool),
+            infos=list(step_infos),
             policy_targets=np.stack(targets).astype(np.float32),
             legal_masks=np.stack(masks),
             next_observation=self.last_observation,
@@ -221,7 +222,8 @@ class ActorProcess:
             ) from None
         context = multiprocessing.get_context(START_METHOD)
         self._connection, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, payload), daemon=True, name="muzero-actor")
+        # typeshed's BaseContext (get_context's type for a str) lacks Process; every concrete context has it.
+        self._process = context.Process(target=_serve, args=(child, payload), daemon=True, name="muzero-actor")  # type: ignore[attr-defined]
         self._process.start()
         child.close()
         self._pending = False

@@ -333,7 +333,7 @@ class GameSegmentBuffer:
         weights = (weights / weights.max()).astype(np.float32)
         rows, envs = np.divmod(flat_index, self.n_envs)
         shape = (batch_size, num_unroll_steps + 1)
-        out = dict(
+        out: dict[str, np.ndarray] = dict(
             rows=np.zeros(shape, np.int64),
             status=np.zeros(shape, np.int8),
             rewards=np.zeros(shape, np.float32),

@@ -13,11 +13,12 @@ Letters: ``N`` steps per chunk, ``E`` envs.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from stable_baselines3.common.callbacks import BaseCallback
 
 from gym_planning.agents.muzero.actor import ActorProcess, Chunk
+from gym_planning.models.networks import MlpMuZeroNetwork
 
 if TYPE_CHECKING:
     from gym_planning.agents.muzero.muzero import MuZero
@@ -68,7 +69,9 @@ def learn_with_actor_process(model: MuZero, total_timesteps: int, callback: Base
     """
     assert model.env is not None and model._last_obs is not None
     cpu_before = model.actor_cpu_seconds
-    actor = ActorProcess(model.env, model.policy.network, model.search_config, model.search_rng, model._last_obs)
+    # async_actors needs the compiled copy, which only an MlpMuZeroNetwork has (MuZero._setup_model checks).
+    network = cast(MlpMuZeroNetwork, model.policy.network)
+    actor = ActorProcess(model.env, network, model.search_config, model.search_rng, model._last_obs)
     with actor:
         _request(actor, model, total_timesteps - model.num_timesteps)
         running = True

@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from time import perf_counter, time_ns
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar, cast
 
 import numpy as np
 import torch as th
@@ -45,9 +45,9 @@ from gym_planning.agents.muzero.learner import learn_with_actor_process
 from gym_planning.agents.muzero.policies import CnnPolicy, MlpPolicy, MuZeroPolicy
 from gym_planning.agents.muzero.saving import atomic_open, check_saved_algorithm
 from gym_planning.models.compiled import CompiledMlpModel, NotCompilableError
-from gym_planning.models.networks import MuZeroNetwork, scale_gradient
+from gym_planning.models.networks import MlpMuZeroNetwork, MuZeroNetwork, scale_gradient
 from gym_planning.models.support import scalar_transform, two_hot_numpy
-from gym_planning.search import RecurrentFn, RootOutput, SearchConfig, SearchOutput, run_policy
+from gym_planning.search import JitRecurrentFn, RecurrentFn, RootOutput, SearchConfig, SearchOutput, run_policy
 
 SelfMuZero = TypeVar("SelfMuZero", bound="MuZero")
 
@@ -318,7 +318,13 @@ class MuZero(BaseAlgorithm):
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy, "CnnPolicy": CnnPolicy}
+    # What the constructor's checks guarantee (SB3 declares the general types): a MuZeroPolicy, Discrete or Box
+    # actions (_check_action_space), and array observations (_check_observation_space refuses Dict and Tuple).
     policy: MuZeroPolicy
+    policy_class: type[MuZeroPolicy]
+    action_space: spaces.Discrete | spaces.Box
+    observation_space: spaces.Box | spaces.Discrete | spaces.MultiDiscrete | spaces.MultiBinary
+    _last_obs: np.ndarray | None
     replay_buffer: GameSegmentBuffer
 
     def __init__(
@@ -525,15 +531,19 @@ class MuZero(BaseAlgorithm):
                 "async_actors acts with a compiled copy of the network, and this policy's network cannot be "
                 "compiled (only MlpPolicy's MlpMuZeroNetwork can): use async_actors=0"
             )
+        # Every observation space _check_observation_space admits (Box, Discrete, MultiDiscrete, MultiBinary)
+        # has a shape and a dtype; only gymnasium's base Space leaves them None.
+        observation_shape, observation_dtype = self.observation_space.shape, self.observation_space.dtype
+        assert observation_shape is not None and observation_dtype is not None
         self.replay_buffer = self._make_replay_buffer(
             self.buffer_size,
-            self.observation_space.shape,
-            self.observation_space.dtype,
+            observation_shape,
+            observation_dtype,
             self.n_envs,
             priority_alpha=self.priority_alpha,
             priority_beta=self.priority_beta,
             seed=None if self.seed is None else self.seed + 1,
-            frame_stack=resolve_frame_stack(self.frame_stack, self.env, self.observation_space.shape),
+            frame_stack=resolve_frame_stack(self.frame_stack, self.env, observation_shape),
             two_players=self.two_player,
         )
 
@@ -542,12 +552,18 @@ class MuZero(BaseAlgorithm):
         """Whether the actions are a Box (Sampled MuZero) rather than Discrete."""
         return isinstance(self.action_space, spaces.Box)
 
+    @property
+    def _num_actions(self) -> int:
+        """``A``, the number of Discrete actions (for the code paths that Box actions never take)."""
+        assert isinstance(self.action_space, spaces.Discrete), "Box actions have no action count"
+        return int(self.action_space.n)
+
     def _make_replay_buffer(
         self, capacity: int, observation_shape: tuple[int, ...], dtype: np.dtype, n_envs: int, **kwargs: Any
     ) -> GameSegmentBuffer:
         """The replay for the action space: one action and ``A`` target probabilities per step, or for a Box
         the normalised action vector, the ``num_samples`` candidates and their target weights."""
-        if self.is_box:
+        if isinstance(self.action_space, spaces.Box):  # (is_box, spelled out for the type checker)
             action_dim = int(self.action_space.shape[0])
             return SampledGameSegmentBuffer(capacity, observation_shape, dtype, action_dim, self.num_samples, n_envs, **kwargs)
         return GameSegmentBuffer(capacity, observation_shape, dtype, int(self.action_space.n), n_envs, **kwargs)
@@ -557,7 +573,8 @@ class MuZero(BaseAlgorithm):
         if self.inference == "torch":
             return None
         try:
-            return CompiledMlpModel(self.policy.network)
+            # CompiledMlpModel checks the network's exact class itself (NotCompilableError, handled below).
+            return CompiledMlpModel(cast(MlpMuZeroNetwork, self.policy.network))
         except NotCompilableError as error:
             if self.inference == "numba":
                 raise ValueError(f"inference='numba' cannot compile this policy's network: {error}") from None
@@ -608,10 +625,11 @@ class MuZero(BaseAlgorithm):
         if not isinstance(path, (str, os.PathLike)) or pathlib.Path(path).is_dir():
             return super().save(path, exclude, include)
         with atomic_open(path, "zip") as file:
-            super().save(file, exclude, include)
+            # open(..., "xb") made a BufferedWriter, a BufferedIOBase; typeshed's open() returns BinaryIO.
+            super().save(cast(io.BufferedIOBase, file), exclude, include)
 
     @classmethod
-    def load(  # type: ignore[override]
+    def load(
         cls: type[SelfMuZero],
         path: str | pathlib.Path | io.BufferedIOBase,
         env: GymEnv | None = None,
@@ -632,7 +650,7 @@ class MuZero(BaseAlgorithm):
         if not isinstance(path, (str, os.PathLike)) or pathlib.Path(path).is_dir():
             return save_to_pkl(path, self.replay_buffer, self.verbose)
         with atomic_open(path, "pkl") as file:
-            save_to_pkl(file, self.replay_buffer, self.verbose)
+            save_to_pkl(cast(io.BufferedIOBase, file), self.replay_buffer, self.verbose)  # (as in save)
 
     def load_replay_buffer(self, path: str) -> None:
         """Load a replay saved by :meth:`save_replay_buffer`."""
@@ -656,7 +674,7 @@ class MuZero(BaseAlgorithm):
         if self.env is None or not self.env.has_attr("action_masks"):
             return None
         masks = self.env.env_method("action_masks")
-        return check_legal_mask(masks, self.env.num_envs, int(self.action_space.n), "the envs' action_masks()")
+        return check_legal_mask(masks, self.env.num_envs, self._num_actions, "the envs' action_masks()")
 
     def _root(self, observation: np.ndarray | th.Tensor) -> RootOutput:
         """Search roots for raw observations ``[B, *obs]``, from the compiled copy or the torch network
@@ -666,11 +684,12 @@ class MuZero(BaseAlgorithm):
             return self._compiled.root(observation)
         return self.policy.network.root(observation)
 
-    def _recurrent_fn(self, root: RootOutput) -> RecurrentFn:
+    def _recurrent_fn(self, root: RootOutput) -> RecurrentFn | JitRecurrentFn:
         """The model that steps the search from ``root``: the compiled copy for its numpy embeddings, else torch."""
         if self._compiled is not None and isinstance(root.embedding, np.ndarray):
             return self._compiled.recurrent_fn
-        return self.policy.network.recurrent
+        # The torch root's embeddings are tensors, and the search passes back what the root made.
+        return cast(RecurrentFn, self.policy.network.recurrent)
 
     def _make_search_config(self) -> SearchConfig:
         """The search settings (the constructor's keywords; the visit temperature is passed per search)."""
@@ -702,11 +721,12 @@ class MuZero(BaseAlgorithm):
         """``[B, A]`` one-hot on ``argmax_a r(s, a) + discount * v(s')`` under the learned model
         (``r - discount * v(s')`` in two-player games: ``v(s')`` is the opponent's)."""
         hidden = th.as_tensor(root.embedding, dtype=th.float32, device=self.device)
-        batch_size, num_actions = hidden.shape[0], int(self.action_space.n)
+        batch_size, num_actions = hidden.shape[0], self._num_actions
         actions = np.tile(np.arange(num_actions), batch_size)
         output, _ = self.policy.network.recurrent(hidden.repeat_interleave(num_actions, dim=0), actions)
+        reward, value = cast(th.Tensor, output.reward), cast(th.Tensor, output.value)  # the torch network's outputs
         sign = -1.0 if self.two_player else 1.0
-        q = (output.reward + sign * self.discount * output.value).view(batch_size, num_actions).cpu().numpy()
+        q = (reward + sign * self.discount * value).view(batch_size, num_actions).cpu().numpy()
         if legal_mask is not None:
             q = np.where(legal_mask, q, -np.inf)
         return np.eye(num_actions, dtype=np.float32)[q.argmax(axis=1)]
@@ -750,7 +770,8 @@ class MuZero(BaseAlgorithm):
             if not np.isfinite(observation).all():
                 raise ValueError("predict got a non-finite observation (NaN or inf); the network cannot embed it")
         obs_tensor, vectorized = self.policy.obs_to_tensor(observation)
-        if self.is_box:
+        obs_tensor = cast(th.Tensor, obs_tensor)  # a dict only for Dict observation spaces, which MuZero refuses
+        if isinstance(self.action_space, spaces.Box):  # (is_box, spelled out for the type checker)
             if action_masks is not None:
                 raise ValueError("action_masks mark legal Discrete actions; a Box action space has none: pass None")
             output = self._search_box(obs_tensor, explore=False, temperature=0.0 if deterministic else 1.0)
@@ -787,12 +808,12 @@ class MuZero(BaseAlgorithm):
 
     def _env_actions(self, actions: np.ndarray) -> np.ndarray:
         """The actions to step the envs with: as chosen, or normalised Box actions rescaled to ``[low, high]``."""
-        return unscale_action(self.action_space, actions) if self.is_box else actions
+        return unscale_action(self.action_space, actions) if isinstance(self.action_space, spaces.Box) else actions
 
     def _act(self, observation: np.ndarray) -> tuple[np.ndarray, Any, np.ndarray]:
         """One batched acting step: ``(actions [E], policy targets [E, A], legal masks [E, A])`` (Box actions:
         see :meth:`_act_box`)."""
-        if self.is_box:
+        if isinstance(self.action_space, spaces.Box):  # (is_box, spelled out for the type checker)
             return self._act_box(observation)
         legal_mask = self._legal_masks()
         root = self._root(observation)
@@ -818,6 +839,7 @@ class MuZero(BaseAlgorithm):
             actions, targets, legal_mask = self._act(self._last_obs)
         with self._timed("env"):
             new_obs, rewards, dones, infos = self.env.step(self._env_actions(actions))
+        new_obs = cast(np.ndarray, new_obs)  # one array: MuZero refuses Dict and Tuple observation spaces
         return self._store_step(actions, targets, legal_mask, new_obs, rewards, dones, infos, callback, log_interval)
 
     def _store_step(
@@ -839,7 +861,7 @@ class MuZero(BaseAlgorithm):
         _check_finite(rewards, "reward", self.num_timesteps)
         truncated = np.array([done and info.get("TimeLimit.truncated", False) for done, info in zip(dones, infos)])
         terminated = dones & ~truncated
-        final_obs = {i: infos[i]["terminal_observation"] for i in np.flatnonzero(truncated)}
+        final_obs = {int(i): infos[i]["terminal_observation"] for i in np.flatnonzero(truncated)}
         if final_obs:
             _check_finite(np.stack(list(final_obs.values())), "final observation", self.num_timesteps, list(final_obs))
         self.replay_buffer.add(
@@ -882,7 +904,7 @@ class MuZero(BaseAlgorithm):
         first close the episodes the replay holds open, so that none is stitched onto the next one."""
         resets = reset_num_timesteps or self._last_obs is None
         if resets:
-            self.replay_buffer.close_open_episodes(self._last_obs)  # type: ignore[arg-type]
+            self.replay_buffer.close_open_episodes(self._last_obs)
         result = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
         if resets:
             self._start_players(self.env.unwrapped.reset_infos)  # type: ignore[union-attr]
@@ -974,6 +996,7 @@ class MuZero(BaseAlgorithm):
         """Write the SB3 ``time/`` and ``rollout/`` keys (and the pending ``train/`` ones)."""
         elapsed = max((time_ns() - self.start_time) / 1e9, 1e-9)
         self.logger.record("time/episodes", self._episode_num, exclude="tensorboard")
+        assert self.ep_info_buffer is not None  # (made by _setup_learn, as SB3's own dump_logs asserts)
         if len(self.ep_info_buffer) > 0:
             self.logger.record("rollout/ep_rew_mean", safe_mean([info["r"] for info in self.ep_info_buffer]))
             self.logger.record("rollout/ep_len_mean", safe_mean([info["l"] for info in self.ep_info_buffer]))
@@ -1002,7 +1025,7 @@ class MuZero(BaseAlgorithm):
         for start in range(0, len(first), VALUE_TARGET_CHUNK):
             chunk = positions[first[start : start + VALUE_TARGET_CHUNK]]
             observations, _ = self.replay_buffer.bootstrap_observations(batch, chunk)
-            values[start : start + len(chunk)] = network.root(observations).value.cpu().numpy()
+            values[start : start + len(chunk)] = cast(th.Tensor, network.root(observations).value).cpu().numpy()
         targets[b, k] += batch.bootstrap_discounts[b, k] * values[inverse.reshape(-1)]
         return targets
 

@@ -50,7 +50,7 @@ class MuZeroPolicy(BasePolicy):
     def __init__(
         self,
         observation_space: spaces.Space,
-        action_space: spaces.Discrete,
+        action_space: spaces.Discrete | spaces.Box,
         lr_schedule: Schedule,
         *,
         value_support_size: int = 20,
@@ -89,13 +89,16 @@ class MuZeroPolicy(BasePolicy):
         if self.optimizer_class in (th.optim.Adam, th.optim.AdamW) and not {"fused", "foreach"} & optimizer_kwargs.keys():
             # One fused kernel for all parameters: ~7x faster than the per-tensor default on the CPU.
             optimizer_kwargs["fused"] = True
-        self.optimizer = self.optimizer_class(self.network.parameters(), lr=lr_schedule(1), **optimizer_kwargs)
+        # torch's stubs type the base Optimizer, whose __init__ takes no ``lr``; every optimizer class takes one.
+        self.optimizer = self.optimizer_class(self.network.parameters(), lr=lr_schedule(1), **optimizer_kwargs)  # type: ignore[call-arg]
 
     @classmethod
     def _network_class_for(cls, action_space: spaces.Space) -> tuple[type[MuZeroNetwork], int]:
         """The network class and its ``num_actions`` (``A``, or ``D`` for a Box) for ``action_space``."""
-        if not isinstance(action_space, spaces.Box):
+        if isinstance(action_space, spaces.Discrete):
             return cls.network_class, int(action_space.n)
+        if not isinstance(action_space, spaces.Box):
+            raise ValueError(f"{cls.__name__} needs a Discrete or Box action space; got {action_space}")
         if cls.box_network_class is None:
             raise ValueError(
                 f"{cls.__name__} has no network for Box actions: use MlpPolicy (Sampled MuZero's Gaussian policy "
@@ -103,7 +106,8 @@ class MuZeroPolicy(BasePolicy):
             )
         return cls.box_network_class, int(action_space.shape[0])
 
-    def _predict(self, observation: th.Tensor, deterministic: bool = False) -> th.Tensor:
+    # SB3 types ``observation`` as a tensor or a dict of them; MuZero refuses Dict observation spaces.
+    def _predict(self, observation: th.Tensor, deterministic: bool = False) -> th.Tensor:  # type: ignore[override]
         """Act with the policy head alone (no search): argmax, or a sample from its softmax; for a Box the
         normalised action ``tanh(mean)``, or ``tanh`` of a sample from the Gaussian."""
         _, policy_logits, _ = self.network.initial_inference(observation)
