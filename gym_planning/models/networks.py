@@ -226,8 +226,13 @@ class MlpMuZeroNetwork(MuZeroNetwork):
         self.representation_net = _mlp(obs_dim, hidden_sizes, latent_dim)
         self.dynamics_net = _mlp(latent_dim + num_actions, hidden_sizes, latent_dim)
         self.reward_net = _mlp(latent_dim, hidden_sizes, 2 * reward_support_size + 1, zero_last=True)
-        self.policy_net = _mlp(latent_dim, hidden_sizes, num_actions)
+        self.policy_net = _mlp(latent_dim, hidden_sizes, self.policy_outputs(num_actions))
         self.value_net = _mlp(latent_dim, hidden_sizes, 2 * value_support_size + 1, zero_last=True)
+
+    @staticmethod
+    def policy_outputs(num_actions: int) -> int:
+        """Width of the policy head: one logit per action."""
+        return num_actions
 
     def representation(self, observation: th.Tensor) -> th.Tensor:
         return normalize_hidden_state(self.representation_net(observation.flatten(1)))
@@ -399,7 +404,7 @@ def gaussian_log_prob(policy_output: th.Tensor, pre_squash: th.Tensor) -> th.Ten
     return per_dim.sum(dim=-1)
 
 
-class GaussianMlpMuZeroNetwork(MuZeroNetwork):
+class GaussianMlpMuZeroNetwork(MlpMuZeroNetwork):
     """Fully connected MuZero network for ``Box`` actions of D dimensions (Sampled MuZero, Hubert et al. 2021).
 
     The policy head outputs ``[B, 2D]``: the mean and log standard deviation (clamped to ``[LOG_STD_MIN, LOG_STD_MAX]``) of a diagonal
@@ -416,44 +421,19 @@ class GaussianMlpMuZeroNetwork(MuZeroNetwork):
     (Other parameters: see :class:`MuZeroNetwork`.)
     """
 
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        num_actions: int,
-        *,
-        value_support_size: int,
-        reward_support_size: int,
-        discount: float,
-        normalize_images: bool = True,
-        latent_dim: int = 64,
-        hidden_sizes: tuple[int, ...] = (128,),
-    ):
-        super().__init__(
-            observation_space,
-            num_actions,
-            value_support_size=value_support_size,
-            reward_support_size=reward_support_size,
-            discount=discount,
-            normalize_images=normalize_images,
-        )
-        hidden_sizes = tuple(hidden_sizes)
-        obs_dim = get_flattened_obs_dim(observation_space)
-        self.action_dim = num_actions
-        self.representation_net = _mlp(obs_dim, hidden_sizes, latent_dim)
-        self.dynamics_net = _mlp(latent_dim + num_actions, hidden_sizes, latent_dim)
-        self.reward_net = _mlp(latent_dim, hidden_sizes, 2 * reward_support_size + 1, zero_last=True)
-        self.policy_net = _mlp(latent_dim, hidden_sizes, 2 * num_actions)
-        self.value_net = _mlp(latent_dim, hidden_sizes, 2 * value_support_size + 1, zero_last=True)
+    @property
+    def action_dim(self) -> int:
+        """``D``, the Box's action dimensions (the constructor's ``num_actions``)."""
+        return self.num_actions
 
-    def representation(self, observation: th.Tensor) -> th.Tensor:
-        return normalize_hidden_state(self.representation_net(observation.flatten(1)))
+    @staticmethod
+    def policy_outputs(num_actions: int) -> int:
+        """Width of the policy head: the mean and raw log-std of each of the ``D`` action dimensions."""
+        return 2 * num_actions
 
     def transition(self, hidden: th.Tensor, action: th.Tensor) -> th.Tensor:
         """Hidden ``[B, L]`` and normalised actions ``[B, D]`` (in ``[-1, 1]``) -> next normalised hidden ``[B, L]``."""
         return normalize_hidden_state(self.dynamics_net(th.cat([hidden, action.to(hidden.dtype)], dim=1)))
-
-    def reward(self, next_hidden: th.Tensor) -> th.Tensor:
-        return self.reward_net(next_hidden)
 
     def prediction(self, hidden: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """``f``: hidden ``[B, L]`` -> Gaussian policy parameters ``[B, 2D]`` (mean, raw log-std) and value logits."""
