@@ -117,6 +117,14 @@ def check_envs(env_list: list[str], algos: list[str]) -> None:
         )
 
 
+def algos_with_settings(env_id: str) -> list[str]:
+    """The keys of :data:`ALGOS` with an entry for ``env_id`` (the default agents of a run); one clear error if none."""
+    algos = [algo for algo in ALGOS if env_id in env_ids(ALGOS[algo])]
+    if not algos:
+        raise SystemExit(f"no settings for env {env_id!r} in gym_planning/hyperparams/*.yml; add an entry or pick another env")
+    return algos
+
+
 class EvalCurve(BaseCallback):
     """Evaluates the model every ``eval_every`` env steps (and at the end); records the curve against
     training wall time (evaluation time is counted apart, in ``eval_seconds``)."""
@@ -414,7 +422,8 @@ def main() -> None:
                         help="DQN/PPO env steps per run, overriding --steps for them (default: their entries' "
                              "n_timesteps, rl-zoo's budgets where rl-zoo has the env)")  # fmt: skip
     parser.add_argument("--eval-every", type=int, default=2000, help="env steps between evaluations")
-    parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=list(ALGOS))
+    parser.add_argument("--algos", nargs="+", default=None, choices=list(ALGOS),
+                        help="agents to run (default: every agent with settings for the env, e.g. SAC only for Box actions)")  # fmt: skip
     parser.add_argument("--env", "--envs", dest="envs", nargs="+", default=["CartPole-v1", "Acrobot-v1"],
                         help="env ids with settings in gym_planning/hyperparams/<algo>.yml")  # fmt: skip
     parser.add_argument("--device", default="auto", help="torch device for all agents")
@@ -433,14 +442,15 @@ def main() -> None:
         plot(records, args.out / "learning_curves.png")
         return
     envs = ["CartPole-v1"] if args.quick else args.envs
-    check_envs(envs, args.algos)
+    if args.algos:
+        check_envs(envs, args.algos)
     seeds = 1 if args.quick else args.seeds
     runner = run if args.in_process else _run_in_subprocess
 
     records = []
     for env_id in envs:
         for seed in range(args.first_seed, args.first_seed + seeds):
-            for algo in args.algos:
+            for algo in args.algos or algos_with_settings(env_id):
                 base = FAST_CPU_SETTINGS if args.fast_cpu else {}
                 overrides = {**base, **dict(args.overrides)} if algo == "MuZero" else {}
                 steps = args.steps or (8_000 if args.quick else load_hyperparams(ALGOS[algo], env_id).n_timesteps)

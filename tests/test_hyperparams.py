@@ -149,3 +149,12 @@ def test_benchmark_refuses_unknown_envs_naming_those_with_settings():
     with pytest.raises(SystemExit, match=r"no MuZero settings for env 'Pong-v5'.*'Sokoban7x7-v0'"):
         check_envs(["Pong-v5"], ["MuZero", "PPO"])
     check_envs(["gym_planning/Minipacman-v0", "Sokoban7x7-v0"], ["MuZero", "PPO", "DQN"])  # no error
+
+
+def test_benchmark_runs_by_default_every_agent_with_settings_for_the_env():
+    from benchmarks.learning import algos_with_settings
+
+    assert algos_with_settings("CartPole-v1") == ["MuZero", "DQN", "PPO"]  # no SAC row: Discrete actions
+    assert algos_with_settings("Pendulum-v1") == ["MuZero", "SAC"]
+    with pytest.raises(SystemExit, match="no settings for env 'Pong-v5'"):
+        algos_with_settings("Pong-v5")
