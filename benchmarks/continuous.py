@@ -29,8 +29,8 @@ import torch as th
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.evaluation import evaluate_policy
 
+from benchmarks.planning import evaluate_timed
 from gym_planning.agents.search_agent import SearchAgent
 from gym_planning.models.simulator import SimulatorModel
 
@@ -59,30 +59,15 @@ def _train(algo: str, seed: int, steps: int) -> BaseAlgorithm:
     return model.learn(steps)
 
 
-class _Timed:
-    """Forwards ``predict`` and counts its wall time and the decisions it made."""
-
-    def __init__(self, agent: Any):
-        self.agent, self.seconds, self.decisions = agent, 0.0, 0
-
-    def predict(self, observation: np.ndarray, state: Any = None, episode_start: Any = None, deterministic: bool = False):
-        start = time.perf_counter()
-        action, state = self.agent.predict(observation, state, episode_start, deterministic)
-        self.seconds += time.perf_counter() - start
-        self.decisions += len(observation)
-        return action, state
-
-
 def _evaluate(guide: BaseAlgorithm, simulations: int, episodes: int, seed: int) -> tuple[list[float], float]:
     vec_env = make_vec_env(ENV_ID, n_envs=episodes, seed=1000 + seed)
     agent: Any = guide
     if simulations:
         model = SimulatorModel(vec_env, discount=guide.gamma, seed=seed)
         agent = SearchAgent(guide, model, num_simulations=simulations, search="gumbel", seed=seed)
-    timed = _Timed(agent)
-    returns, _ = evaluate_policy(timed, vec_env, n_eval_episodes=episodes, deterministic=True, return_episode_rewards=True)
+    returns, ms_per_decision = evaluate_timed(agent, vec_env, episodes)
     vec_env.close()
-    return list(map(float, returns)), 1000.0 * timed.seconds / max(timed.decisions, 1)
+    return returns, ms_per_decision
 
 
 def run(*, algos: list[str], seeds: list[int], simulations: list[int], episodes: int, train_scale: float) -> list[Row]:

@@ -104,7 +104,8 @@ class _Timed:
         return action, state
 
 
-def _evaluate(agent: Any, vec_env: Any, episodes: int) -> tuple[list[float], float]:
+def evaluate_timed(agent: Any, vec_env: Any, episodes: int) -> tuple[list[float], float]:
+    """Deterministic episode returns of ``agent`` on ``vec_env``, and its milliseconds per decision."""
     timed = _Timed(agent)
     returns, _ = evaluate_policy(timed, vec_env, n_eval_episodes=episodes, deterministic=True, return_episode_rewards=True)
     return list(map(float, returns)), 1000.0 * timed.seconds / max(timed.decisions, 1)
@@ -137,7 +138,7 @@ def run(tasks: list[Task], *, seeds: list[int], searches: list[Search], episodes
                 print(f"[{task.name} {algorithm} seed {seed}] trained in {time.perf_counter() - start:.0f}s", flush=True)
                 for search in searches:
                     vec_env = task.make_vec_env(episodes, 1000 + seed)
-                    returns, ms = _evaluate(_agent(guide, search, vec_env, seed), vec_env, episodes)
+                    returns, ms = evaluate_timed(_agent(guide, search, vec_env, seed), vec_env, episodes)
                     key = (task.name, algorithm, search)
                     collected.setdefault(key, ([], []))
                     collected[key][0].extend(returns)
