@@ -23,6 +23,12 @@ README_BUDGETS = {
         ("n_eval_episodes=4", "n_eval_episodes=1"),
     ],
     "Example: search with your own model": [],
+    "Continuous actions": [
+        ("learn(10_000)", "learn(64)"),
+        ('SAC("MlpPolicy", vec_env)', 'SAC("MlpPolicy", vec_env, learning_starts=16, batch_size=16)'),
+        ("learn(2_000)", "learn(32)"),
+        ("num_simulations=16", "num_simulations=2"),
+    ],
 }
 
 
@@ -82,6 +88,10 @@ def test_readme_block_runs(heading, tmp_path, monkeypatch, capsys):
         assert namespace["out"].action.shape == (8,) and namespace["out"].action_weights.sum(axis=1) == pytest.approx(1)
     if "model" in namespace and heading.startswith("MuZero"):
         assert namespace["model"].num_timesteps >= 100 and (tmp_path / "muzero_cartpole.zip").exists()
+    if heading.startswith("Continuous"):  # Box actions from the search, inside Pendulum's bounds
+        actions = namespace["actions"]
+        assert actions.shape == (4, 1) and (abs(actions) <= 2.0).all()
+        assert namespace["muzero"].num_timesteps >= 64
     if heading.startswith("Planning"):
         mean, std = map(float, re.findall(r"\d+\.\d+", capsys.readouterr().out))  # evaluate_policy's (mean, std)
         assert 1 <= mean <= 500 and std >= 0
