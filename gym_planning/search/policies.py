@@ -17,11 +17,23 @@ from gym_planning.search.base import RecurrentFn, RootOutput, SearchOutput
 from gym_planning.search.checks import check_root, integer_setting, setting, value_bounds_setting
 from gym_planning.search.compiled_model import JitRecurrentFn
 from gym_planning.search.embeddings import EmbeddingStore
-from gym_planning.search.qtransforms import MASKED_LOGIT, softmax, softmax_rows
+from gym_planning.search.qtransforms import MASKED_LOGIT, softmax
 from gym_planning.search.search import overflow_message, run_search
 from gym_planning.search.seq_halving import considered_visits_table
 from gym_planning.search.simulation import GUMBEL, MUZERO, gumbel_completed_q
-from gym_planning.search.tree import LOGIT, PROB, ROOT_INDEX, VISITS, Tree, TreeArrays, max_tree_nodes
+from gym_planning.search.tree import (
+    DISCOUNT,
+    LOGIT,
+    PROB,
+    REWARD,
+    ROOT_INDEX,
+    VALUE,
+    VISITS,
+    Tree,
+    TreeArrays,
+    initialise,
+    max_tree_nodes,
+)
 
 # Seeding a fresh Generator from OS entropy costs ~10 µs, a tenth of a small search: share one.
 _UNSEEDED_RNG = np.random.default_rng()
@@ -33,20 +45,13 @@ def _as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
     return _UNSEEDED_RNG if rng is None else np.random.default_rng(rng)
 
 
-def _masked_logits(logits: np.ndarray, legal: np.ndarray) -> np.ndarray:
-    finite_max = np.max(np.where(legal, logits, -np.inf), axis=1, keepdims=True)
-    with np.errstate(over="ignore"):  # a logit more than ~1.8e308 below the best is -inf: probability 0 either way
-        return np.where(legal, logits - finite_max, MASKED_LOGIT)
-
-
-def _init_tree(root: RootOutput, logits: np.ndarray, value: np.ndarray, legal: np.ndarray, num_simulations: int,
-               max_depth: int | None):  # fmt: skip
-    batch_size, num_actions = logits.shape
+def _new_tree(root: RootOutput, batch_size: int, num_actions: int, num_simulations: int, max_depth: int | None):
+    """Trees with their contents undefined (the policy's start kernel fills them) and the embedding store
+    holding the root embeddings at the roots' slots (``b * N``, as :func:`_set_roots` assigns them)."""
     num_nodes = max_tree_nodes(num_simulations, num_actions, max_depth)
-    tree = Tree.allocate(batch_size, num_nodes, num_actions)
-    _set_roots(tuple(tree.arrays), logits, value, legal)
+    tree = Tree.allocate(batch_size, num_nodes, num_actions, empty=False)
     store = EmbeddingStore(root.embedding, batch_size * num_nodes)
-    store.scatter(tree.embedding_slots[:, ROOT_INDEX], root.embedding)
+    store.scatter(np.arange(0, batch_size * num_nodes, num_nodes), root.embedding)
     return tree, store
 
 
@@ -66,12 +71,66 @@ def _set_roots(fields, logits, value, legal):
         softmax(edge_floats[b, ROOT_INDEX, LOGIT], edge_floats[b, ROOT_INDEX, PROB])
 
 
-def _bounds(tree: Tree, value_bounds: tuple[float, float] | None) -> bool:
-    """Fix known (checked) value bounds in the tree; returns whether the search must track bounds itself."""
-    if value_bounds is None:
-        return True
-    tree.value_bounds[:, 0], tree.value_bounds[:, 1] = value_bounds
-    return False
+@njit(cache=True)
+def _start_muzero_trees(fields, logits, value, legal, noise, noise_is_gamma, fraction, value_low, value_high):
+    """One kernel call that readies MuZero's trees: :func:`initialise`, the noisy root prior
+    (:func:`_noisy_root_logits`), :func:`_set_roots`, and known value bounds when ``value_low <= value_high``.
+
+    ``noise`` ``[B, A]`` is the Dirichlet noise, or (``noise_is_gamma``) the Gamma draws it is made of, which
+    are normalised here exactly as numpy's ``Generator.dirichlet`` does (each draw times ``1 / sum``); an
+    empty array means no noise. Returns the root logits ``[B, A]``.
+    """
+    initialise(fields)
+    batch_size, num_actions = logits.shape
+    weights = np.zeros((batch_size, num_actions))
+    if noise.shape[0]:
+        for b in range(batch_size):
+            scale = 1.0
+            if noise_is_gamma:
+                total = 0.0
+                for a in range(num_actions):
+                    total += noise[b, a]
+                scale = 1.0 / total
+            for a in range(num_actions):
+                weights[b, a] = noise[b, a] * scale
+    root_logits = _noisy_root_logits(logits, legal, weights, fraction)
+    _set_roots(fields, root_logits, value, legal)
+    if value_low <= value_high:
+        bounds = TreeArrays(*fields).value_bounds
+        bounds[:, 0], bounds[:, 1] = value_low, value_high
+    return root_logits
+
+
+@njit(cache=True)
+def _start_gumbel_trees(fields, logits, value, legal, gumbel):
+    """One kernel call that readies Gumbel MuZero's trees: :func:`initialise`, the root logits masked and
+    shifted so that the best legal one is 0 (illegal ones ``MASKED_LOGIT``), :func:`_set_roots`, and the
+    root Gumbel noise ``[B, A]``. Returns the root logits ``[B, A]``."""
+    initialise(fields)
+    batch_size, num_actions = logits.shape
+    root_logits = np.empty((batch_size, num_actions))
+    for b in range(batch_size):
+        top = -np.inf
+        for a in range(num_actions):
+            if legal[b, a] and logits[b, a] > top:
+                top = logits[b, a]
+        for a in range(num_actions):
+            root_logits[b, a] = logits[b, a] - top if legal[b, a] else MASKED_LOGIT
+    _set_roots(fields, root_logits, value, legal)
+    TreeArrays(*fields).root_gumbel[...] = gumbel
+    return root_logits
+
+
+def _dirichlet_noise(rng: np.random.Generator, alpha: float, batch_size: int, num_actions: int) -> tuple[np.ndarray, bool]:
+    """``[B, A]`` draws for the root noise, and whether they are Gamma draws still to be normalised.
+
+    For ``alpha >= 0.1`` numpy's ``Generator.dirichlet`` draws ``standard_gamma(alpha)`` in this order and
+    multiplies each row by ``1 / sum``; drawing the Gammas directly and normalising in the start kernel gives
+    the same numbers from the same stream for a fifth of the cost. Below 0.1 numpy uses another method.
+    """
+    if alpha < 0.1:
+        return rng.dirichlet(np.full(num_actions, alpha), size=batch_size), False
+    return rng.standard_gamma(alpha, size=(batch_size, num_actions)), True
 
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -94,15 +153,23 @@ def _warn_if_deep(tree: Tree, num_simulations: int, max_depth: int | None) -> No
         )
 
 
-def _root_value32(tree: Tree) -> np.ndarray:
-    """``[B]`` float32 root values of :class:`SearchOutput`; a value beyond float32's range is an error, not inf."""
-    value = tree.node_values[:, ROOT_INDEX]
-    if not (np.abs(value) <= _FLOAT32_MAX).all():
-        raise ValueError(
-            f"the search's root values {value.tolist()} do not fit SearchOutput.root_value (float32, |x| < 3.4e38): "
-            "scale the model's rewards and values down"
-        )
-    return value.astype(np.float32)
+def _root_value_error(tree: Tree) -> ValueError:
+    """The error for root values beyond float32's range (:class:`SearchOutput.root_value` is float32)."""
+    return ValueError(
+        f"the search's root values {tree.node_values[:, ROOT_INDEX].tolist()} do not fit SearchOutput.root_value "
+        "(float32, |x| < 3.4e38): scale the model's rewards and values down"
+    )
+
+
+@njit(cache=True)
+def _root_value32(node_values, out):
+    """``out[b] = float32(node_values[b, root])``; False when one is beyond float32's range (or NaN)."""
+    for b in range(out.shape[0]):
+        value = node_values[b, ROOT_INDEX]
+        if not abs(value) <= _FLOAT32_MAX:
+            return False
+        out[b] = value
+    return True
 
 
 def muzero_policy(
@@ -152,14 +219,12 @@ def muzero_policy(
     value_bounds = value_bounds_setting(value_bounds)
     rng = _as_rng(rng)
     batch_size, num_actions = logits.shape
+    noise, noise_is_gamma = _NO_NOISE, False
     if dirichlet_fraction > 0:
-        noise = rng.dirichlet(np.full(num_actions, dirichlet_alpha), size=batch_size)
-    else:
-        noise = np.zeros((batch_size, num_actions))
-    root_logits = _noisy_root_logits(logits, legal, noise, dirichlet_fraction)
-
-    tree, store = _init_tree(root, root_logits, value, legal, num_simulations, max_depth)
-    update_bounds = _bounds(tree, value_bounds)
+        noise, noise_is_gamma = _dirichlet_noise(rng, dirichlet_alpha, batch_size, num_actions)
+    tree, store = _new_tree(root, batch_size, num_actions, num_simulations, max_depth)
+    low, high = (1.0, 0.0) if value_bounds is None else value_bounds  # low > high: bounds tracked over the tree
+    _start_muzero_trees(tuple(tree.arrays), logits, value, legal, noise, noise_is_gamma, dirichlet_fraction, low, high)
     run_search(
         tree,
         store,
@@ -167,17 +232,49 @@ def muzero_policy(
         num_simulations,
         policy=MUZERO,
         params=params,
-        considered_table=np.zeros((1, 1), np.int32),
+        considered_table=_NO_CONSIDERED_TABLE,
         num_considered=np.zeros(batch_size, np.int64),
         max_depth=num_simulations + 1 if max_depth is None else int(max_depth),
         discount_sign=-1.0 if two_player else 1.0,
-        update_bounds=update_bounds,
+        update_bounds=value_bounds is None,
     )
     _warn_if_deep(tree, num_simulations, max_depth)
-    visits = tree.children_visits[:, ROOT_INDEX]
-    action = _visit_count_action(visits, tree.qvalues(ROOT_INDEX), legal, temperature, rng.random(batch_size))
-    visit_probs = visits / visits.sum(axis=1, keepdims=True).astype(np.float32)
-    return SearchOutput(action, visit_probs.astype(np.float32), _root_value32(tree), tree)
+    action = np.empty(batch_size, np.int64)
+    visit_probs = np.empty((batch_size, num_actions), np.float32)
+    root_value = np.empty(batch_size, np.float32)
+    if not _muzero_outputs(tuple(tree.arrays), legal, temperature, rng.random(batch_size), action, visit_probs, root_value):
+        raise _root_value_error(tree)
+    return SearchOutput(action, visit_probs, root_value, tree)
+
+
+# MuZero's search reads no Sequential Halving table and the start kernel no noise when there is none.
+_NO_CONSIDERED_TABLE = np.zeros((1, 1), np.int32)
+_NO_NOISE = np.zeros((0, 0))
+
+
+@njit(cache=True, error_model="numpy")
+def _muzero_outputs(fields, legal, temperature, uniforms, action, visit_probs, root_value):
+    """MuZero's results from the searched trees, in one kernel call: the acted ``action`` ``[B]``
+    (:func:`_visit_count_action` over the root's visits and Q), the root's visit probabilities ``[B, A]``
+    float32, and the root values ``[B]`` float32. False when a root value does not fit float32."""
+    arrays = TreeArrays(*fields)
+    edge_floats, edge_ints = arrays.edge_floats, arrays.edge_ints
+    batch_size, num_actions = legal.shape
+    visits = np.empty((batch_size, num_actions), np.int64)
+    qvalues = np.empty((batch_size, num_actions))
+    for b in range(batch_size):
+        edges = edge_floats[b, ROOT_INDEX]
+        total = 0
+        for a in range(num_actions):
+            visits[b, a] = edge_ints[b, ROOT_INDEX, VISITS, a]
+            total += visits[b, a]
+            qvalues[b, a] = edges[REWARD, a] + edges[DISCOUNT, a] * edges[VALUE, a]
+        # As numpy's visits / float32(total): the count over a float32 total, divided in float64.
+        denominator = np.float64(np.float32(total))
+        for a in range(num_actions):
+            visit_probs[b, a] = visits[b, a] / denominator
+    action[:] = _visit_count_action(visits, qvalues, legal, temperature, uniforms)
+    return _root_value32(arrays.node_values, root_value)
 
 
 @njit(cache=True)
@@ -289,9 +386,9 @@ def gumbel_muzero_policy(
     params = np.array([0.0, 0.0, value_scale, maxvisit_init, float(rescale_values), float(use_mixed_value)])
     rng = _as_rng(rng)
     batch_size, num_actions = logits.shape
-    root_logits = _masked_logits(logits, legal)
-    tree, store = _init_tree(root, root_logits, value, legal, num_simulations, max_depth)
-    tree.root_gumbel[:] = gumbel_scale * rng.gumbel(size=(batch_size, num_actions))
+    tree, store = _new_tree(root, batch_size, num_actions, num_simulations, max_depth)
+    gumbel = gumbel_scale * rng.gumbel(size=(batch_size, num_actions))
+    root_logits = _start_gumbel_trees(tuple(tree.arrays), logits, value, legal, gumbel)
     # Rows of the Sequential Halving table above the number of actions are never read: build only those used.
     max_considered = min(max_considered, num_actions)
     num_considered = np.minimum(max_considered, legal.sum(axis=1)).astype(np.int64)
@@ -308,17 +405,55 @@ def gumbel_muzero_policy(
         discount_sign=-1.0 if two_player else 1.0,
         update_bounds=False,
     )
-    completed_q = root_completed_qvalues(tree.arrays, params)
-    if not np.isfinite(completed_q).all():
+    action = np.empty(batch_size, np.int64)
+    weights = np.empty((batch_size, num_actions), np.float32)
+    root_value = np.empty(batch_size, np.float32)
+    code = _gumbel_outputs(tuple(tree.arrays), params, root_logits, legal, action, weights, root_value)
+    if code == _OUTPUTS_OVERFLOW:
         raise ValueError(overflow_message(num_simulations - 1))
     _warn_if_deep(tree, num_simulations, max_depth)
-    visits = tree.children_visits[:, ROOT_INDEX]
-    # Act with the best of the most-visited considered actions (score g + logits + sigma(q)).
-    score = np.maximum(LOW_LOGIT, tree.root_gumbel + root_logits + completed_q)
-    most_visited = visits == np.max(np.where(legal, visits, -1), axis=1, keepdims=True)
-    action = np.argmax(np.where(legal & most_visited, score, -np.inf), axis=1).astype(np.int64)
-    weights = softmax_rows(np.where(legal, root_logits + completed_q, MASKED_LOGIT))
-    return SearchOutput(action, weights.astype(np.float32), _root_value32(tree), tree)
+    if code == _OUTPUTS_ROOT_VALUE:
+        raise _root_value_error(tree)
+    return SearchOutput(action, weights, root_value, tree)
+
+
+# _gumbel_outputs' results besides 0: sigma(completed Q) at a root overflowed, a root value does not fit float32.
+_OUTPUTS_OVERFLOW, _OUTPUTS_ROOT_VALUE = 1, 2
+
+
+@njit(cache=True, error_model="numpy")
+def _gumbel_outputs(fields, params, root_logits, legal, action, weights, root_value):
+    """Gumbel MuZero's results from the searched trees, in one kernel call: the acted ``action`` ``[B]`` (the
+    best of the most-visited legal root actions by ``g + logits + sigma(completed Q)``), the policy target
+    ``weights = softmax(logits + sigma(completed Q))`` ``[B, A]`` float32 (0 on illegal actions), and the root
+    values ``[B]`` float32. Returns 0, ``_OUTPUTS_OVERFLOW`` or ``_OUTPUTS_ROOT_VALUE``."""
+    arrays = TreeArrays(*fields)
+    completed_q = root_completed_qvalues(arrays, params)
+    edge_ints, gumbel = arrays.edge_ints, arrays.root_gumbel
+    batch_size, num_actions = legal.shape
+    improved = np.empty(num_actions)
+    probs = np.empty(num_actions)
+    for b in range(batch_size):
+        most = -1
+        for a in range(num_actions):
+            if not np.isfinite(completed_q[b, a]):
+                return _OUTPUTS_OVERFLOW
+            if legal[b, a]:
+                most = max(most, edge_ints[b, ROOT_INDEX, VISITS, a])
+        best, best_score = -1, -np.inf
+        for a in range(num_actions):
+            if legal[b, a] and edge_ints[b, ROOT_INDEX, VISITS, a] == most:
+                score = max(LOW_LOGIT, gumbel[b, a] + root_logits[b, a] + completed_q[b, a])
+                if best < 0 or score > best_score:
+                    best, best_score = a, score
+            improved[a] = root_logits[b, a] + completed_q[b, a] if legal[b, a] else MASKED_LOGIT
+        action[b] = best
+        softmax(improved, probs)
+        for a in range(num_actions):
+            weights[b, a] = probs[a]
+    if not _root_value32(arrays.node_values, root_value):
+        return _OUTPUTS_ROOT_VALUE
+    return 0
 
 
 @njit(cache=True, error_model="numpy")

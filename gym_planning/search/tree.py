@@ -82,7 +82,7 @@ _DTYPES = tuple(np.dtype(t) for t in (np.float64, np.int32, np.bool_, np.int32, 
 
 
 @njit(cache=True)
-def _initialise(fields):
+def initialise(fields):
     """Empty trees: no visits, no children (UNVISITED), every action legal, no parents, unused slots -1,
     value bounds (+inf, -inf) so that the first Q sets both. ``fields``: the :class:`TreeArrays` record as a
     plain tuple (Numba types one faster than a NamedTuple)."""
@@ -141,11 +141,16 @@ class Tree:
     root_gumbel: np.ndarray  # [B, A] float64: Gumbel noise of Gumbel MuZero (zeros for pUCT)
 
     @classmethod
-    def allocate(cls, batch_size: int, num_nodes: int, num_actions: int) -> Tree:
-        """Allocate empty trees of ``num_nodes`` nodes each (node 0 is the root)."""
+    def allocate(cls, batch_size: int, num_nodes: int, num_actions: int, *, empty: bool = True) -> Tree:
+        """Allocate trees of ``num_nodes`` nodes each (node 0 is the root).
+
+        ``empty=False`` leaves the arrays' contents undefined, for a caller whose own kernel calls
+        :func:`initialise` first (the search policies do, to save a kernel call per search).
+        """
         b, n, a = batch_size, num_nodes, num_actions
         fields = tuple(carve(_shapes(b, n, a), _DTYPES))
-        _initialise(fields)
+        if empty:
+            initialise(fields)
         arrays = TreeArrays(*fields)
         floats, ints = arrays.edge_floats, arrays.edge_ints
         tree = cls(
