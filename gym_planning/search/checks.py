@@ -7,11 +7,13 @@ Shapes: ``B`` trees, ``A`` actions, ``K`` trees expanding in one simulation. Eve
 
 from __future__ import annotations
 
+import functools
 import math
 from numbers import Real
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from gym_planning.search.base import RecurrentOutput, RootOutput
 
@@ -98,15 +100,53 @@ def check_root(root: RootOutput, legal_mask: Any, num_simulations: int, max_dept
         raise ValueError(f"root value must have shape [B] = ({batch_size},); got {value.shape}")
     if len(root.embedding) != batch_size:
         raise ValueError(f"root embedding must hold B = {batch_size} rows; got {len(root.embedding)}")
-    if not (logits < np.inf).all():  # False for NaN and +inf alike
+    problem = _root_problem(logits, value)
+    if problem == 1:
         raise ValueError("root prior_logits contain NaN or +inf")
-    if not np.isfinite(value).all():
+    if problem == 2:
         raise ValueError("root value contains NaN or infinity")
-    legal = np.ones((batch_size, num_actions), np.bool_) if legal_mask is None else _root_mask(legal_mask, logits.shape)
-    no_prior = np.flatnonzero(~(legal & (logits > -np.inf)).any(axis=1))
-    if no_prior.size:
+    legal = _all_legal(batch_size, num_actions) if legal_mask is None else _root_mask(legal_mask, logits.shape)
+    if _any_row_without_prior(logits, legal):
+        no_prior = np.flatnonzero(~(legal & (logits > -np.inf)).any(axis=1))
         raise ValueError(f"root prior_logits are -inf on every legal action of batch rows {no_prior.tolist()}")
     return logits, value, legal
+
+
+# A search call costs tens of microseconds at batch 1: the root checks below are compiled (one pass each, no
+# temporaries) rather than numpy expressions, and the all-legal mask is made once per shape.
+
+
+@njit(cache=True)
+def _root_problem(logits, value):
+    """0 when the root is usable, 1 when a logit is NaN or +inf, 2 when a value is NaN or infinite."""
+    for b in range(logits.shape[0]):
+        for a in range(logits.shape[1]):
+            if not logits[b, a] < np.inf:  # False for NaN and +inf alike
+                return 1
+    for b in range(value.shape[0]):
+        if not np.isfinite(value[b]):
+            return 2
+    return 0
+
+
+@njit(cache=True)
+def _any_row_without_prior(logits, legal):
+    """Whether some row of ``logits`` ``[B, A]`` is -inf on every action ``legal`` allows."""
+    for b in range(logits.shape[0]):
+        usable = False
+        for a in range(logits.shape[1]):
+            usable = usable or (legal[b, a] and logits[b, a] > -np.inf)
+        if not usable:
+            return True
+    return False
+
+
+@functools.lru_cache(maxsize=64)
+def _all_legal(batch_size: int, num_actions: int) -> np.ndarray:
+    """A ``[B, A]`` mask of True, shared by every search of that shape: the policies only read the root mask
+    and never hand it out. (Writable, so that the kernels see the same array type as a caller's mask and
+    compile once.)"""
+    return np.ones((batch_size, num_actions), np.bool_)
 
 
 def _root_mask(legal_mask: Any, shape: tuple[int, int]) -> np.ndarray:

@@ -47,6 +47,16 @@ class EmbeddingStore:
                 f"got {type(root_embedding).__name__}"
             )
 
+    @classmethod
+    def for_trees(cls, root_embedding: Any, num_trees: int, nodes_per_tree: int) -> EmbeddingStore:
+        """A store of ``num_trees * nodes_per_tree`` slots holding root ``b``'s embedding at slot
+        ``b * nodes_per_tree`` (where the search's trees keep their roots), written with one strided slice
+        instead of a gather of slots."""
+        store = cls(root_embedding, num_trees * nodes_per_tree)
+        rows = slice(0, num_trees * nodes_per_tree, nodes_per_tree)
+        store.data[rows] = root_embedding if store._kind == "array" else list(root_embedding)
+        return store
+
     def gather(self, slots: np.ndarray) -> Any:
         """Embeddings at ``slots`` (``[B]`` int64), in the store's container type."""
         if self._kind == "array":

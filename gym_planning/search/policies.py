@@ -35,6 +35,10 @@ from gym_planning.search.tree import (
     max_tree_nodes,
 )
 
+# sigma's constants c_scale and c_visit (mctx's qtransform_completed_by_mix_value defaults).
+VALUE_SCALE = 0.1
+MAXVISIT_INIT = 50.0
+
 # Seeding a fresh Generator from OS entropy costs ~10 µs, a tenth of a small search: share one.
 _UNSEEDED_RNG = np.random.default_rng()
 
@@ -50,9 +54,7 @@ def _new_tree(root: RootOutput, batch_size: int, num_actions: int, num_simulatio
     holding the root embeddings at the roots' slots (``b * N``, as :func:`_set_roots` assigns them)."""
     num_nodes = max_tree_nodes(num_simulations, num_actions, max_depth)
     tree = Tree.allocate(batch_size, num_nodes, num_actions, empty=False)
-    store = EmbeddingStore(root.embedding, batch_size * num_nodes)
-    store.scatter(np.arange(0, batch_size * num_nodes, num_nodes), root.embedding)
-    return tree, store
+    return tree, EmbeddingStore.for_trees(root.embedding, batch_size, num_nodes)
 
 
 @njit(cache=True)
@@ -209,14 +211,49 @@ def muzero_policy(
         bounds tracked over the tree.
     :return: :class:`SearchOutput`; ``action_weights`` are the visit-count probabilities.
     """
-    logits, value, legal = check_root(root, legal_mask, num_simulations, max_depth)
     temperature = setting("temperature", temperature, minimum=0.0)
     if not 0.0 <= setting("dirichlet_fraction", dirichlet_fraction) <= 1.0:
         raise ValueError(f"dirichlet_fraction must be in [0, 1]; got {dirichlet_fraction}")
-    dirichlet_alpha = setting("dirichlet_alpha", dirichlet_alpha, minimum=0.0, strict=True)
-    params = np.array([setting("pb_c_init", pb_c_init, minimum=0.0), setting("pb_c_base", pb_c_base, minimum=0.0, strict=True),
-                       0.0, 0.0, 0.0, 0.0])  # fmt: skip
-    value_bounds = value_bounds_setting(value_bounds)
+    return run_muzero(
+        root,
+        recurrent_fn,
+        num_simulations,
+        legal_mask=legal_mask,
+        max_depth=max_depth,
+        rng=rng,
+        dirichlet_alpha=setting("dirichlet_alpha", dirichlet_alpha, minimum=0.0, strict=True),
+        dirichlet_fraction=dirichlet_fraction,
+        params=muzero_params(setting("pb_c_init", pb_c_init, minimum=0.0),
+                              setting("pb_c_base", pb_c_base, minimum=0.0, strict=True)),  # fmt: skip
+        temperature=temperature,
+        two_player=two_player,
+        value_bounds=value_bounds_setting(value_bounds),
+    )
+
+
+def muzero_params(pb_c_init: float, pb_c_base: float) -> np.ndarray:
+    """The kernels' float settings (layout ``simulation.P_*``) of a MuZero search."""
+    return np.array([pb_c_init, pb_c_base, 0.0, 0.0, 0.0, 0.0])
+
+
+def run_muzero(
+    root: RootOutput,
+    recurrent_fn: RecurrentFn | JitRecurrentFn,
+    num_simulations: int,
+    *,
+    legal_mask: Any,
+    max_depth: int | None,
+    rng: np.random.Generator | int | None,
+    dirichlet_alpha: float,
+    dirichlet_fraction: float,
+    params: np.ndarray,
+    temperature: float,
+    two_player: bool,
+    value_bounds: tuple[float, float] | None,
+) -> SearchOutput:
+    """:func:`muzero_policy` with its float settings already validated (as :class:`SearchConfig` does once, at
+    construction), ``params`` from :func:`muzero_params`; the root, mask and tree size are checked here."""
+    logits, value, legal = check_root(root, legal_mask, num_simulations, max_depth)
     rng = _as_rng(rng)
     batch_size, num_actions = logits.shape
     noise, noise_is_gamma = _NO_NOISE, False
@@ -353,8 +390,8 @@ def gumbel_muzero_policy(
     rng: np.random.Generator | int | None = None,
     max_num_considered_actions: int = 16,
     gumbel_scale: float = 1.0,
-    value_scale: float = 0.1,
-    maxvisit_init: float = 50.0,
+    value_scale: float = VALUE_SCALE,
+    maxvisit_init: float = MAXVISIT_INIT,
     rescale_values: bool = True,
     use_mixed_value: bool = True,
     two_player: bool = False,
@@ -378,19 +415,53 @@ def gumbel_muzero_policy(
     :param two_player: zero-sum alternating play (see :func:`muzero_policy`).
     :return: :class:`SearchOutput`; ``action_weights = softmax(logits + sigma(completed Q))``.
     """
+    return run_gumbel(
+        root,
+        recurrent_fn,
+        num_simulations,
+        legal_mask=legal_mask,
+        max_depth=max_depth,
+        rng=rng,
+        max_num_considered_actions=integer_setting("max_num_considered_actions", max_num_considered_actions, 1),
+        gumbel_scale=setting("gumbel_scale", gumbel_scale, minimum=0.0),
+        params=gumbel_params(setting("value_scale", value_scale, minimum=0.0),
+                              setting("maxvisit_init", maxvisit_init, minimum=0.0), rescale_values, use_mixed_value),  # fmt: skip
+        two_player=two_player,
+    )
+
+
+def gumbel_params(value_scale: float, maxvisit_init: float, rescale_values: bool, use_mixed_value: bool) -> np.ndarray:
+    """The kernels' float settings (layout ``simulation.P_*``) of a Gumbel MuZero search."""
+    return np.array([0.0, 0.0, value_scale, maxvisit_init, float(rescale_values), float(use_mixed_value)])
+
+
+# The kernels' settings for gumbel_muzero_policy's defaults (run_policy searches with them).
+GUMBEL_DEFAULT_PARAMS = gumbel_params(VALUE_SCALE, MAXVISIT_INIT, True, True)
+
+
+def run_gumbel(
+    root: RootOutput,
+    recurrent_fn: RecurrentFn | JitRecurrentFn,
+    num_simulations: int,
+    *,
+    legal_mask: Any,
+    max_depth: int | None,
+    rng: np.random.Generator | int | None,
+    max_num_considered_actions: int,
+    gumbel_scale: float,
+    params: np.ndarray,
+    two_player: bool,
+) -> SearchOutput:
+    """:func:`gumbel_muzero_policy` with its settings already validated (as :class:`SearchConfig` does once, at
+    construction), ``params`` from :func:`gumbel_params`; the root, mask and tree size are checked here."""
     logits, value, legal = check_root(root, legal_mask, num_simulations, max_depth)
-    max_considered = integer_setting("max_num_considered_actions", max_num_considered_actions, 1)
-    gumbel_scale = setting("gumbel_scale", gumbel_scale, minimum=0.0)
-    value_scale = setting("value_scale", value_scale, minimum=0.0)
-    maxvisit_init = setting("maxvisit_init", maxvisit_init, minimum=0.0)
-    params = np.array([0.0, 0.0, value_scale, maxvisit_init, float(rescale_values), float(use_mixed_value)])
     rng = _as_rng(rng)
     batch_size, num_actions = logits.shape
     tree, store = _new_tree(root, batch_size, num_actions, num_simulations, max_depth)
     gumbel = gumbel_scale * rng.gumbel(size=(batch_size, num_actions))
     root_logits = _start_gumbel_trees(tuple(tree.arrays), logits, value, legal, gumbel)
     # Rows of the Sequential Halving table above the number of actions are never read: build only those used.
-    max_considered = min(max_considered, num_actions)
+    max_considered = min(max_num_considered_actions, num_actions)
     num_considered = np.minimum(max_considered, legal.sum(axis=1)).astype(np.int64)
     run_search(
         tree,
