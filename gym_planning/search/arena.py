@@ -27,6 +27,8 @@ ALIGNMENT = 64
 
 _lock = threading.Lock()
 _buffers: list[np.ndarray] = []
+# Where each buffer's first aligned byte is, by id (reading ``buffer.ctypes.data`` costs over a microsecond).
+_aligned_starts: dict[int, int] = {}
 
 
 def take(nbytes: int) -> np.ndarray:
@@ -49,12 +51,18 @@ def _keep(fresh: np.ndarray) -> None:
     if fresh.nbytes > MAX_POOLED_BYTES:
         return
     _buffers.append(fresh)
+    _aligned_starts[id(fresh)] = _aligned_start(fresh)
     while len(_buffers) > MAX_BUFFERS or sum(b.nbytes for b in _buffers) > MAX_POOLED_BYTES:
         free = [i for i in range(len(_buffers) - 1) if _is_free(i)]
         if not free:  # every older buffer is in use: keep them, stop pooling this one
-            _buffers.pop()
+            del _aligned_starts[id(_buffers.pop())]
             return
-        _buffers.pop(max(free, key=lambda i: _buffers[i].nbytes))
+        del _aligned_starts[id(_buffers.pop(max(free, key=lambda i: _buffers[i].nbytes)))]
+
+
+def _aligned_start(buffer: np.ndarray) -> int:
+    """The offset of ``buffer``'s first byte on an ``ALIGNMENT`` boundary."""
+    return (-buffer.ctypes.data) % ALIGNMENT
 
 
 def _is_free(index: int) -> bool:
@@ -67,7 +75,9 @@ def carve(shapes: tuple[tuple[int, ...], ...], dtypes: tuple[np.dtype, ...]) -> 
     (contents undefined)."""
     offsets, total = _layout(shapes, dtypes)
     buffer = take(total + ALIGNMENT)
-    start = (-buffer.ctypes.data) % ALIGNMENT
+    start = _aligned_starts.get(id(buffer))  # None for a buffer too large to pool
+    if start is None:
+        start = _aligned_start(buffer)
     return [np.ndarray(shape, dtype, buffer, start + offset) for shape, dtype, offset in zip(shapes, dtypes, offsets)]
 
 

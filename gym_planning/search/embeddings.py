@@ -27,14 +27,19 @@ class EmbeddingStore:
 
     :param root_embedding: the B root embeddings; a ``[B, ...]`` array/tensor or a length-B sequence.
     :param num_slots: slots to allocate (``B * num_nodes``).
+    :param data: for a numpy root embedding, the ``[num_slots, ...]`` array to use as the store (of the root's
+        dtype; e.g. carved from the same pooled buffer as the trees); None allocates one.
     """
 
     data: Any  # a numpy array, a torch tensor or a list of objects
 
-    def __init__(self, root_embedding: Any, num_slots: int):
+    def __init__(self, root_embedding: Any, num_slots: int, *, data: np.ndarray | None = None):
         if isinstance(root_embedding, np.ndarray):
             self._kind = "array"
-            self.data = _pooled_empty((num_slots, *root_embedding.shape[1:]), root_embedding.dtype)
+            shape = (num_slots, *root_embedding.shape[1:])
+            if data is not None and (data.shape != shape or data.dtype != root_embedding.dtype):
+                raise ValueError(f"store data must be {root_embedding.dtype} of shape {shape}; got {data.dtype} {data.shape}")
+            self.data = _pooled_empty(shape, root_embedding.dtype) if data is None else data
         elif hasattr(root_embedding, "new_empty") and hasattr(root_embedding, "shape"):
             self._kind = "array"
             self.data = root_embedding.new_empty((num_slots, *root_embedding.shape[1:]))
@@ -48,11 +53,12 @@ class EmbeddingStore:
             )
 
     @classmethod
-    def for_trees(cls, root_embedding: Any, num_trees: int, nodes_per_tree: int) -> EmbeddingStore:
+    def for_trees(cls, root_embedding: Any, num_trees: int, nodes_per_tree: int, *, data: np.ndarray | None = None
+                  ) -> EmbeddingStore:  # fmt: skip
         """A store of ``num_trees * nodes_per_tree`` slots holding root ``b``'s embedding at slot
         ``b * nodes_per_tree`` (where the search's trees keep their roots), written with one strided slice
-        instead of a gather of slots."""
-        store = cls(root_embedding, num_trees * nodes_per_tree)
+        instead of a gather of slots. ``data``: as in the constructor."""
+        store = cls(root_embedding, num_trees * nodes_per_tree, data=data)
         rows = slice(0, num_trees * nodes_per_tree, nodes_per_tree)
         store.data[rows] = root_embedding if store._kind == "array" else list(root_embedding)
         return store

@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit
 
 from gym_planning.search.action_selection import LOW_LOGIT
+from gym_planning.search.arena import carve
 from gym_planning.search.base import RecurrentFn, RootOutput, SearchOutput
 from gym_planning.search.checks import check_root, integer_setting, setting, value_bounds_setting
 from gym_planning.search.compiled_model import JitRecurrentFn
@@ -27,12 +28,14 @@ from gym_planning.search.tree import (
     PROB,
     REWARD,
     ROOT_INDEX,
+    TREE_DTYPES,
     VALUE,
     VISITS,
     Tree,
     TreeArrays,
     initialise,
     max_tree_nodes,
+    tree_shapes,
 )
 
 # sigma's constants c_scale and c_visit (mctx's qtransform_completed_by_mix_value defaults).
@@ -51,10 +54,17 @@ def _as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
 
 def _new_tree(root: RootOutput, batch_size: int, num_actions: int, num_simulations: int, max_depth: int | None):
     """Trees with their contents undefined (the policy's start kernel fills them) and the embedding store
-    holding the root embeddings at the roots' slots (``b * N``, as :func:`_set_roots` assigns them)."""
+    holding the root embeddings at the roots' slots (``b * N``, as :func:`_set_roots` assigns them). A numpy
+    store is carved from the same pooled buffer as the trees (one pool call per search, not two)."""
     num_nodes = max_tree_nodes(num_simulations, num_actions, max_depth)
-    tree = Tree.allocate(batch_size, num_nodes, num_actions, empty=False)
-    return tree, EmbeddingStore.for_trees(root.embedding, batch_size, num_nodes)
+    shapes, dtypes = tree_shapes(batch_size, num_nodes, num_actions), TREE_DTYPES
+    embedding, store_data = root.embedding, None
+    if isinstance(embedding, np.ndarray) and not embedding.dtype.hasobject:
+        *fields, store_data = carve((*shapes, (batch_size * num_nodes, *embedding.shape[1:])), (*dtypes, embedding.dtype))
+    else:
+        fields = carve(shapes, dtypes)
+    tree = Tree.of_arrays(TreeArrays(*fields))
+    return tree, EmbeddingStore.for_trees(embedding, batch_size, num_nodes, data=store_data)
 
 
 @njit(cache=True)
@@ -223,8 +233,9 @@ def muzero_policy(
         rng=rng,
         dirichlet_alpha=setting("dirichlet_alpha", dirichlet_alpha, minimum=0.0, strict=True),
         dirichlet_fraction=dirichlet_fraction,
-        params=muzero_params(setting("pb_c_init", pb_c_init, minimum=0.0),
-                              setting("pb_c_base", pb_c_base, minimum=0.0, strict=True)),  # fmt: skip
+        params=muzero_params(
+            setting("pb_c_init", pb_c_init, minimum=0.0), setting("pb_c_base", pb_c_base, minimum=0.0, strict=True)
+        ),  # fmt: skip
         temperature=temperature,
         two_player=two_player,
         value_bounds=value_bounds_setting(value_bounds),
@@ -424,8 +435,12 @@ def gumbel_muzero_policy(
         rng=rng,
         max_num_considered_actions=integer_setting("max_num_considered_actions", max_num_considered_actions, 1),
         gumbel_scale=setting("gumbel_scale", gumbel_scale, minimum=0.0),
-        params=gumbel_params(setting("value_scale", value_scale, minimum=0.0),
-                              setting("maxvisit_init", maxvisit_init, minimum=0.0), rescale_values, use_mixed_value),  # fmt: skip
+        params=gumbel_params(
+            setting("value_scale", value_scale, minimum=0.0),
+            setting("maxvisit_init", maxvisit_init, minimum=0.0),
+            rescale_values,
+            use_mixed_value,
+        ),  # fmt: skip
         two_player=two_player,
     )
 

@@ -72,12 +72,12 @@ def max_tree_nodes(num_simulations: int, num_actions: int, max_depth: int | None
     return total
 
 
-def _shapes(b: int, n: int, a: int) -> tuple[tuple[int, ...], ...]:
+def tree_shapes(b: int, n: int, a: int) -> tuple[tuple[int, ...], ...]:
     """Shapes of the :class:`TreeArrays` fields, in order."""
     return (b, n, 5, a), (b, n, 2, a), (b, n, a), *([(b, n)] * 7), (b,), (b, 2), (b, a)
 
 
-_DTYPES = tuple(np.dtype(t) for t in (np.float64, np.int32, np.bool_, np.int32, np.float64, np.float64, np.int32, np.int32,
+TREE_DTYPES = tuple(np.dtype(t) for t in (np.float64, np.int32, np.bool_, np.int32, np.float64, np.float64, np.int32, np.int32,
                                        np.int32, np.int64, np.int32, np.float64, np.float64))  # fmt: skip
 
 
@@ -141,17 +141,16 @@ class Tree:
     root_gumbel: np.ndarray  # [B, A] float64: Gumbel noise of Gumbel MuZero (zeros for pUCT)
 
     @classmethod
-    def allocate(cls, batch_size: int, num_nodes: int, num_actions: int, *, empty: bool = True) -> Tree:
-        """Allocate trees of ``num_nodes`` nodes each (node 0 is the root).
+    def allocate(cls, batch_size: int, num_nodes: int, num_actions: int) -> Tree:
+        """Allocate empty trees of ``num_nodes`` nodes each (node 0 is the root)."""
+        fields = tuple(carve(tree_shapes(batch_size, num_nodes, num_actions), TREE_DTYPES))
+        initialise(fields)
+        return cls.of_arrays(TreeArrays(*fields))
 
-        ``empty=False`` leaves the arrays' contents undefined, for a caller whose own kernel calls
-        :func:`initialise` first (the search policies do, to save a kernel call per search).
-        """
-        b, n, a = batch_size, num_nodes, num_actions
-        fields = tuple(carve(_shapes(b, n, a), _DTYPES))
-        if empty:
-            initialise(fields)
-        arrays = TreeArrays(*fields)
+    @classmethod
+    def of_arrays(cls, arrays: TreeArrays) -> Tree:
+        """The trees whose arrays are ``arrays`` (shapes and dtypes of :func:`tree_shapes` and
+        :data:`TREE_DTYPES`), as they are: the caller has run :func:`initialise` or will."""
         floats, ints = arrays.edge_floats, arrays.edge_ints
         tree = cls(
             node_visits=arrays.node_visits,
@@ -178,7 +177,7 @@ class Tree:
 
     @property
     def arrays(self) -> TreeArrays:
-        """The record the kernels take; only trees made by :meth:`allocate` have one."""
+        """The record the kernels take; only trees made by :meth:`allocate` or :meth:`of_arrays` have one."""
         arrays = getattr(self, "_arrays", None)
         if arrays is None:
             raise TypeError("this Tree was not made by Tree.allocate, so it has no kernel record; allocate it")
