@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from gym_planning.search.action_selection import gumbel_interior_action, gumbel_root_action, puct_action
-from gym_planning.search.qtransforms import all_finite, completed_by_mix_value, min_max_normalised, node_qvalues, softmax
+from gym_planning.search.qtransforms import completed_by_mix_value, node_qvalues, softmax
 from gym_planning.search.tree import CHILD, DISCOUNT, LOGIT, PROB, REWARD, ROOT_INDEX, UNVISITED, VALUE, VISITS
 
 # Selection rules (the ``rule`` switch).
@@ -40,18 +40,8 @@ def gumbel_completed_q(edges, visits, raw_value, params, q, out):
     is the node's ``[5, A]`` block of ``TreeArrays.edge_floats``, ``visits`` its ``[A]`` child visits.
     False when it overflowed."""
     node_qvalues(edges[REWARD], edges[DISCOUNT], edges[VALUE], q)
-    completed_by_mix_value(
-        q,
-        visits,
-        edges[PROB],
-        raw_value,
-        params[P_VALUE_SCALE],
-        params[P_MAXVISIT_INIT],
-        params[P_RESCALE] > 0,
-        params[P_USE_MIXED] > 0,
-        out,
-    )
-    return all_finite(out)
+    return completed_by_mix_value(q, visits, edges[PROB], raw_value, params[P_VALUE_SCALE], params[P_MAXVISIT_INIT],
+                                  params[P_RESCALE] > 0, params[P_USE_MIXED] > 0, out)  # fmt: skip
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -65,24 +55,16 @@ def select_child(edges, ints, legal, node_visit, raw_value, low, high, gumbel, d
     visit count (Gumbel at depth 0). ``scratch`` is ``[3, A]``.
     """
     visits = ints[VISITS]
-    q, scores, probs = scratch[0], scratch[1], scratch[2]
+    q, sigma = scratch[0], scratch[1]
+    node_qvalues(edges[REWARD], edges[DISCOUNT], edges[VALUE], q)
     if rule == MUZERO:
-        node_qvalues(edges[REWARD], edges[DISCOUNT], edges[VALUE], q)
-        min_max_normalised(q, visits, low, high, scores)
-        if not all_finite(scores):
-            return -1
-        return puct_action(edges[PROB], visits, node_visit, scores, legal, params[P_PB_C_INIT], params[P_PB_C_BASE])
-    if not gumbel_completed_q(edges, visits, raw_value, params, q, scores):
+        return puct_action(q, edges[PROB], visits, node_visit, low, high, legal, params[P_PB_C_INIT], params[P_PB_C_BASE])
+    if not completed_by_mix_value(q, visits, edges[PROB], raw_value, params[P_VALUE_SCALE], params[P_MAXVISIT_INIT],
+                                  params[P_RESCALE] > 0, params[P_USE_MIXED] > 0, sigma):  # fmt: skip
         return -1
-    logits = edges[LOGIT]
     if depth == 0:
-        return gumbel_root_action(gumbel, logits, scores, visits, legal, considered_visit)
-    for a in range(logits.shape[0]):
-        scores[a] = logits[a] + scores[a]
-        if not scores[a] < np.inf:  # -inf (a ruled-out action) is fine; NaN and +inf are not
-            return -1
-    softmax(scores, probs)
-    return gumbel_interior_action(probs, visits, legal)
+        return gumbel_root_action(gumbel, edges[LOGIT], sigma, visits, legal, considered_visit)
+    return gumbel_interior_action(edges[LOGIT], sigma, visits, legal, q, scratch[2])  # q is spent: scratch
 
 
 @njit(cache=True, error_model="numpy")
@@ -190,7 +172,7 @@ def expand(arrays, parent, action, expand_mask, reward, discount, prior_logits, 
         arrays.node_visits,
         arrays.embedding_slots,
     )
-    max_nodes, num_actions = node_visits.shape[1], prior_logits.shape[1]
+    num_actions = prior_logits.shape[1]
     for b in range(parent.shape[0]):
         out_slots[b] = -1
         if not expand_mask[b]:
@@ -199,7 +181,9 @@ def expand(arrays, parent, action, expand_mask, reward, discount, prior_logits, 
         num_nodes[b] = leaf + 1
         parents[b, leaf], action_from_parent[b, leaf], node_depth[b, leaf] = p, a, node_depth[b, p] + 1
         raw_values[b, leaf], node_values[b, leaf], node_visits[b, leaf] = value[b], value[b], 1
-        slots[b, leaf] = out_slots[b] = b * max_nodes + leaf
+        # Node n's slot is its root's plus n (the roots' are b * N): a function of the row's own root, so that
+        # a kernel given a slice of the batch's rows writes the same slots as one given the whole batch.
+        slots[b, leaf] = out_slots[b] = slots[b, ROOT_INDEX] + leaf
         edges = edge_floats[b, leaf]
         any_legal = False
         for c in range(num_actions):
