@@ -1,7 +1,10 @@
-"""Action-selection rules: which child a simulation descends into. One node's row at a time.
+"""Action-selection rules: which child a simulation descends into, at node ``node`` of tree ``b``.
 
-All rules take ``legal`` (``[A]`` bool, True = legal) and never return an illegal action. Ties go to
-the lowest action index, so searches are deterministic given their inputs.
+The rules read the node's edges in place, ``edge_floats[b, node, PLANE, a]``, ``edge_ints[b, node, PLANE, a]``
+and ``edge_legal[b, node, a]`` (the fields of :class:`~gym_planning.search.tree.TreeArrays`), not through row
+views: every array view made in compiled code is an atomic reference-count update, and the views of a node's
+rows cost a quarter of a search's time at batch 256 (``perf``, issue 17). ``A`` actions. No rule returns an
+illegal action; ties go to the lowest action index, so searches are deterministic given their inputs.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import numpy as np
 from numba import njit
 
 from gym_planning.search.qtransforms import EPSILON
+from gym_planning.search.tree import DISCOUNT, LOGIT, PROB, REWARD, VALUE, VISITS
 
 # Floor of Gumbel MuZero's root scores (mctx's ``score_considered``): a score, not a mask, so that -inf
 # logits never meet +inf noise; illegal actions are masked with qtransforms.MASKED_LOGIT.
@@ -17,16 +21,15 @@ LOW_LOGIT = -1e9
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def puct_action(qvalues, prior_probs, visits, node_visit, low, high, legal, pb_c_init, pb_c_base):
+def puct_action(edge_floats, edge_ints, edge_legal, b, node, node_visit, low, high, pb_c_init, pb_c_base):
     """MuZero's pUCT rule (Schrittwieser et al. 2020, appendix B)::
 
         argmax_a  Q̄(a) + sqrt(N) * (c1 + log((N + c2 + 1) / c2)) * P(a) / (1 + n(a))
 
-    ``N`` is the node's visit count (its expansion included), ``n(a)`` the child's, ``Q̄`` the min-max
-    normalised Q: ``(q - low) / (high - low)`` for visited children (the span at least ``EPSILON``), 0 for
-    unvisited ones, with ``low``/``high`` the tree-wide bounds of Q (or known value bounds). Shapes ``[A]``;
-    returns the action index, or -1 when a normalised Q overflowed. One pass over the actions: this runs at
-    every node of every simulation.
+    ``N`` is the node's visit count ``node_visit`` (its expansion included), ``n(a)`` the child's, ``P`` the
+    prior probabilities, ``Q̄`` the min-max normalised Q: ``(Q - low) / (high - low)`` for visited children
+    (the span at least ``EPSILON``), 0 for unvisited ones, with ``low``/``high`` the tree's bounds of Q (or
+    known value bounds). Returns the action, or -1 when a normalised Q overflowed.
     """
     span = high - low
     if span < EPSILON:
@@ -34,15 +37,17 @@ def puct_action(qvalues, prior_probs, visits, node_visit, low, high, legal, pb_c
     explore = np.sqrt(node_visit) * (pb_c_init + np.log((node_visit + pb_c_base + 1.0) / pb_c_base))
     best_action = -1
     best_score = -np.inf
-    for a in range(prior_probs.shape[0]):
+    for a in range(edge_floats.shape[3]):
+        visits = edge_ints[b, node, VISITS, a]
         normalised_q = 0.0
-        if visits[a] > 0:
-            normalised_q = (qvalues[a] - low) / span
+        if visits > 0:
+            q = edge_floats[b, node, REWARD, a] + edge_floats[b, node, DISCOUNT, a] * edge_floats[b, node, VALUE, a]
+            normalised_q = (q - low) / span
             if not np.isfinite(normalised_q):
                 return -1
-        if not legal[a]:
+        if not edge_legal[b, node, a]:
             continue
-        score = normalised_q + explore * prior_probs[a] / (visits[a] + 1)
+        score = normalised_q + explore * edge_floats[b, node, PROB, a] / (visits + 1)
         if best_action < 0 or score > best_score:
             best_action = a
             best_score = score
@@ -50,32 +55,31 @@ def puct_action(qvalues, prior_probs, visits, node_visit, low, high, legal, pb_c
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def gumbel_interior_action(prior_logits, sigma, visits, legal, scores, exps):
+def gumbel_interior_action(edge_floats, edge_ints, edge_legal, b, node, sigma, scratch):
     """Gumbel MuZero's deterministic interior rule: ``argmax_a pi'(a) - n(a) / (1 + sum_b n(b))`` with
-    ``pi' = softmax(logits + sigma(completed Q))`` (``sigma`` from
-    :func:`~gym_planning.search.qtransforms.completed_by_mix_value`). Shapes ``[A]``; ``scores`` and ``exps`` are
-    scratch.
-    Returns the action, or -1 when a score is NaN or +inf (-inf, a ruled-out action, is fine).
+    ``pi' = softmax(logits + sigma(completed Q))``; ``sigma`` ``[A]`` from
+    :func:`~gym_planning.search.qtransforms.completed_by_mix_value`, ``scratch`` ``[A]``. Returns the action,
+    or -1 when a score is NaN or +inf (-inf, a ruled-out action, is fine).
     """
-    num_actions = visits.shape[0]
+    num_actions = edge_floats.shape[3]
     top = -np.inf
     total_visits = 0
     for a in range(num_actions):
-        scores[a] = prior_logits[a] + sigma[a]
-        if not scores[a] < np.inf:
+        scratch[a] = edge_floats[b, node, LOGIT, a] + sigma[a]
+        if not scratch[a] < np.inf:
             return -1
-        top = max(top, scores[a])
-        total_visits += visits[a]
+        top = max(top, scratch[a])
+        total_visits += edge_ints[b, node, VISITS, a]
     total = 0.0
     for a in range(num_actions):
-        exps[a] = np.exp(scores[a] - top)
-        total += exps[a]
+        scratch[a] = np.exp(scratch[a] - top)
+        total += scratch[a]
     best_action = -1
     best_score = -np.inf
     for a in range(num_actions):
-        if not legal[a]:
+        if not edge_legal[b, node, a]:
             continue
-        score = exps[a] / total - visits[a] / (1.0 + total_visits)
+        score = scratch[a] / total - edge_ints[b, node, VISITS, a] / (1.0 + total_visits)
         if best_action < 0 or score > best_score:
             best_action = a
             best_score = score
@@ -83,27 +87,29 @@ def gumbel_interior_action(prior_logits, sigma, visits, legal, scores, exps):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def gumbel_root_action(gumbel, prior_logits, completed_q, visits, legal, considered_visit):
-    """Gumbel MuZero's root rule: among legal actions with exactly ``considered_visit`` visits
-    (Sequential Halving), ``argmax_a g(a) + logits(a) + sigma(q̂(a))``. Falls back to all legal
-    actions when none has that count. Shapes ``[A]``.
+def gumbel_root_action(edge_floats, edge_ints, edge_legal, root_gumbel, b, sigma, considered_visit):
+    """Gumbel MuZero's root rule at the root (node 0) of tree ``b``: among legal actions with exactly
+    ``considered_visit`` visits (Sequential Halving), ``argmax_a g(a) + logits(a) + sigma(q̂(a))`` with the
+    logits shifted so that the best legal one is 0, ``g`` the tree's row of ``root_gumbel`` ``[B, A]`` and
+    ``sigma`` ``[A]``. Falls back to all legal actions when none has that count.
     """
+    num_actions = edge_floats.shape[3]
     top = -np.inf
-    for a in range(prior_logits.shape[0]):
-        if legal[a] and prior_logits[a] > top:
-            top = prior_logits[a]
+    for a in range(num_actions):
+        if edge_legal[b, 0, a] and edge_floats[b, 0, LOGIT, a] > top:
+            top = edge_floats[b, 0, LOGIT, a]
     best_action = -1
     best_score = -np.inf
     fallback_action = -1
     fallback_score = -np.inf
-    for a in range(prior_logits.shape[0]):
-        if not legal[a]:
+    for a in range(num_actions):
+        if not edge_legal[b, 0, a]:
             continue
-        score = max(LOW_LOGIT, gumbel[a] + (prior_logits[a] - top) + completed_q[a])
+        score = max(LOW_LOGIT, root_gumbel[b, a] + (edge_floats[b, 0, LOGIT, a] - top) + sigma[a])
         if fallback_action < 0 or score > fallback_score:
             fallback_action = a
             fallback_score = score
-        if visits[a] == considered_visit and (best_action < 0 or score > best_score):
+        if edge_ints[b, 0, VISITS, a] == considered_visit and (best_action < 0 or score > best_score):
             best_action = a
             best_score = score
     return best_action if best_action >= 0 else fallback_action

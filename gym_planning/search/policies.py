@@ -18,14 +18,13 @@ from gym_planning.search.base import RecurrentFn, RootOutput, SearchOutput
 from gym_planning.search.checks import check_root, integer_setting, setting, value_bounds_setting
 from gym_planning.search.compiled_model import JitRecurrentFn
 from gym_planning.search.embeddings import EmbeddingStore
-from gym_planning.search.qtransforms import MASKED_LOGIT, softmax
+from gym_planning.search.qtransforms import MASKED_LOGIT, set_prior_probabilities, softmax
 from gym_planning.search.search import overflow_message, run_search
 from gym_planning.search.seq_halving import considered_visits_table
 from gym_planning.search.simulation import GUMBEL, MUZERO, gumbel_completed_q
 from gym_planning.search.tree import (
     DISCOUNT,
     LOGIT,
-    PROB,
     REWARD,
     ROOT_INDEX,
     TREE_DTYPES,
@@ -80,7 +79,7 @@ def _set_roots(fields, logits, value, legal):
         arrays.embedding_slots[b, ROOT_INDEX] = b * node_visits.shape[1]
         edge_floats[b, ROOT_INDEX, LOGIT] = logits[b]
         arrays.edge_legal[b, ROOT_INDEX] = legal[b]
-        softmax(edge_floats[b, ROOT_INDEX, LOGIT], edge_floats[b, ROOT_INDEX, PROB])
+        set_prior_probabilities(edge_floats, b, ROOT_INDEX)
 
 
 @njit(cache=True)
@@ -548,8 +547,6 @@ def root_completed_qvalues(arrays, params):
     edge_floats, edge_ints, raw_values = arrays.edge_floats, arrays.edge_ints, arrays.raw_values
     batch_size, num_actions = arrays.root_gumbel.shape
     out = np.empty((batch_size, num_actions))
-    q = np.empty(num_actions)
     for b in range(batch_size):
-        gumbel_completed_q(edge_floats[b, ROOT_INDEX], edge_ints[b, ROOT_INDEX, VISITS], raw_values[b, ROOT_INDEX], params, q,
-                           out[b])  # fmt: skip
+        gumbel_completed_q(edge_floats, edge_ints, b, ROOT_INDEX, raw_values[b, ROOT_INDEX], params, out[b])
     return out

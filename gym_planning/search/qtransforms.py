@@ -1,13 +1,15 @@
 """Q-value transforms: how a node's children's Q-values are turned into scores.
 
-Each function works on one node's row of ``A`` children and writes into ``out`` (shape ``[A]``), so
-the batch kernels in :mod:`gym_planning.search.search` can reuse one scratch buffer.
+Each function works on one node's ``A`` children and writes into ``out`` (shape ``[A]``), so the batch kernels
+in :mod:`gym_planning.search.search` can reuse one scratch buffer.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+from gym_planning.search.tree import DISCOUNT, LOGIT, PROB, REWARD, VALUE, VISITS
 
 # Logit given to illegal actions: softmax gives them exactly 0 probability, and it stays finite.
 MASKED_LOGIT = -1e30
@@ -31,6 +33,23 @@ def softmax(logits, out):
         out[a] = out[a] / total
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def set_prior_probabilities(edge_floats, b, node):
+    """``edge_floats[b, node, PROB] = softmax(edge_floats[b, node, LOGIT])`` in place (the arithmetic of
+    :func:`softmax`, without row views: see :mod:`~gym_planning.search.action_selection`)."""
+    num_actions = edge_floats.shape[3]
+    top = edge_floats[b, node, LOGIT, 0]
+    for a in range(1, num_actions):
+        if edge_floats[b, node, LOGIT, a] > top:
+            top = edge_floats[b, node, LOGIT, a]
+    total = 0.0
+    for a in range(num_actions):
+        edge_floats[b, node, PROB, a] = np.exp(edge_floats[b, node, LOGIT, a] - top)
+        total += edge_floats[b, node, PROB, a]
+    for a in range(num_actions):
+        edge_floats[b, node, PROB, a] = edge_floats[b, node, PROB, a] / total
+
+
 @njit(cache=True, error_model="numpy")
 def softmax_rows(logits):
     """:func:`softmax` of each row of ``logits`` ``[B, A]``; returns a new ``[B, A]`` array."""
@@ -41,43 +60,40 @@ def softmax_rows(logits):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def node_qvalues(rewards, discounts, values, out):
-    """``out[a] = rewards[a] + discounts[a] * values[a]``: Q of each child edge. Shapes ``[A]``."""
-    for a in range(rewards.shape[0]):
-        out[a] = rewards[a] + discounts[a] * values[a]
+def completed_by_mix_value(edge_floats, edge_ints, b, node, raw_value, value_scale, maxvisit_init, rescale_values,
+                           use_mixed_value, out):  # fmt: skip
+    """Gumbel MuZero's ``sigma(completed Q)`` at node ``node`` of tree ``b`` into ``out`` ``[A]`` (mctx's
+    ``qtransform_completed_by_mix_value``). The node's edges are read in place from ``edge_floats`` and
+    ``edge_ints`` (:class:`~gym_planning.search.tree.TreeArrays`; see :mod:`~gym_planning.search.action_selection`
+    for why not through views): ``Q = reward + discount * value`` for visited children; unvisited ones get the
+    mixed value ``v_mix`` (Danihelka et al. 2022, eq. 33: ``(raw_value + sum(N) * sum_visited(pi * Q) /
+    sum_visited(pi)) / (1 + sum(N))``, each prior ``pi`` at least the smallest positive float so that it stays
+    finite), or without ``use_mixed_value`` the node's raw model value; then optional min-max rescaling to
+    [0, 1] over the node's actions; then scaling by ``(maxvisit_init + max N) * value_scale``.
 
-
-@njit(cache=True, inline="always", error_model="numpy")
-def completed_by_mix_value(
-    qvalues, visits, prior_probs, raw_value, value_scale, maxvisit_init, rescale_values, use_mixed_value, out
-):
-    """Gumbel MuZero's ``sigma(completed Q)`` (mctx's ``qtransform_completed_by_mix_value``) into ``out``:
-    unvisited actions get the mixed value ``v_mix`` (Danihelka et al. 2022, eq. 33:
-    ``(raw_value + sum(N) * sum_visited(pi * q) / sum_visited(pi)) / (1 + sum(N))``, each prior at least the
-    smallest positive float so that it stays finite), or without ``use_mixed_value`` the model's raw value of
-    the node; then optional min-max rescaling to [0, 1] over the node's actions; then scaling by
-    ``(maxvisit_init + max N) * value_scale``. ``prior_probs`` is ``softmax(prior logits)``. Shapes ``[A]``.
-
-    Returns False when a result is NaN or infinite (an overflow). This runs at every Gumbel node of every
-    simulation: four passes over the actions.
+    Returns False when a result is NaN or infinite (an overflow). Four passes over the actions: this runs at
+    every Gumbel node of every simulation.
     """
-    num_actions = qvalues.shape[0]
+    num_actions = out.shape[0]
     sum_visits, max_visit, sum_probs = 0, 0, 0.0
     for a in range(num_actions):
-        sum_visits += visits[a]
-        max_visit = max(max_visit, visits[a])
-        if visits[a] > 0:
-            sum_probs += max(TINY, prior_probs[a])
+        visits = edge_ints[b, node, VISITS, a]
+        sum_visits += visits
+        max_visit = max(max_visit, visits)
+        if visits > 0:
+            sum_probs += max(TINY, edge_floats[b, node, PROB, a])
+        out[a] = edge_floats[b, node, REWARD, a] + edge_floats[b, node, DISCOUNT, a] * edge_floats[b, node, VALUE, a]
     value = raw_value
     if use_mixed_value:
         weighted_q = 0.0
         for a in range(num_actions):
-            if visits[a] > 0:
-                weighted_q += max(TINY, prior_probs[a]) * qvalues[a] / sum_probs
+            if edge_ints[b, node, VISITS, a] > 0:
+                weighted_q += max(TINY, edge_floats[b, node, PROB, a]) * out[a] / sum_probs
         value = (raw_value + sum_visits * weighted_q) / (sum_visits + 1.0)
     low, high = np.inf, -np.inf
     for a in range(num_actions):
-        out[a] = qvalues[a] if visits[a] > 0 else value
+        if edge_ints[b, node, VISITS, a] == 0:
+            out[a] = value
         low, high = min(low, out[a]), max(high, out[a])
     span = max(high - low, EPSILON)
     scale = (maxvisit_init + max_visit) * value_scale

@@ -58,7 +58,7 @@ class _Buffers:
         self.action = np.zeros(batch_size, np.int64)
         self.expand = np.zeros(batch_size, np.bool_)
         self.slots = np.zeros(batch_size, np.int64)
-        self.scratch = np.empty((3, num_actions))
+        self.scratch = np.empty((2, num_actions))
         self.reward, self.discount, self.value = np.zeros(batch_size), np.zeros(batch_size), np.zeros(batch_size)
         self.logits = np.zeros((batch_size, num_actions))
         self.legal = np.ones((batch_size, num_actions), np.bool_)
@@ -194,8 +194,8 @@ def _finish_and_select(fields, rule, params, considered_table, num_considered, m
     for k in range(count):
         b = rows[k]
         full_reward[b], full_discount[b], full_value[b] = reward[k], discount[k], value[k]
-        full_logits[b] = logits[k]
-        full_legal[b] = legal[k]
+        for a in range(logits.shape[1]):
+            full_logits[b, a], full_legal[b, a] = logits[k, a], legal[k, a]
     code = finish_simulation(arrays, parent, action, expand, full_reward, full_discount, full_logits, full_value, full_legal,
                              discount_sign, update_bounds, slots)  # fmt: skip
     if code:
@@ -253,16 +253,20 @@ def _search_rows(arrays, rule, params, considered_table, num_considered, max_dep
     reward, discount, value = np.zeros(batch_size), np.zeros(batch_size), np.zeros(batch_size)
     logits = np.zeros((batch_size, num_actions))
     legal = np.ones((batch_size, num_actions), np.bool_)
-    embedding = np.empty((batch_size, store.shape[1]), store.dtype)
-    new_embedding = np.empty((batch_size, store.shape[1]), store.dtype)
-    scratch = np.empty((3, num_actions))
+    embedding_size = store.shape[1]
+    embedding = np.empty((batch_size, embedding_size), store.dtype)
+    new_embedding = np.empty((batch_size, embedding_size), store.dtype)
+    scratch = np.empty((2, num_actions))
     embedding_slots = arrays.embedding_slots
     for simulation in range(num_simulations):
         code = select(arrays, rule, params, considered_table, num_considered, max_depth, parent, action, expand, scratch)
         if code:
             return code * (num_simulations + 1) + simulation
+        # Element by element, not row by row: a row view costs an atomic reference-count update.
         for b in range(batch_size):
-            embedding[b] = store[embedding_slots[b, parent[b]]]
+            slot = embedding_slots[b, parent[b]]
+            for e in range(embedding_size):
+                embedding[b, e] = store[slot, e]
         legal[:] = True
         call_model(model_address, model_params, embedding, action, reward, discount, logits, value, legal, new_embedding)
         code = finish_simulation(arrays, parent, action, expand, reward, discount, logits, value, legal, discount_sign,
@@ -271,5 +275,6 @@ def _search_rows(arrays, rule, params, considered_table, num_considered, max_dep
             return code * (num_simulations + 1) + simulation
         for b in range(batch_size):
             if expand[b]:
-                store[slots[b]] = new_embedding[b]
+                for e in range(embedding_size):
+                    store[slots[b], e] = new_embedding[b, e]
     return 0

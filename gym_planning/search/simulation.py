@@ -19,8 +19,8 @@ import numpy as np
 from numba import njit
 
 from gym_planning.search.action_selection import gumbel_interior_action, gumbel_root_action, puct_action
-from gym_planning.search.qtransforms import completed_by_mix_value, node_qvalues, softmax
-from gym_planning.search.tree import CHILD, DISCOUNT, LOGIT, PROB, REWARD, ROOT_INDEX, UNVISITED, VALUE, VISITS
+from gym_planning.search.qtransforms import completed_by_mix_value, set_prior_probabilities
+from gym_planning.search.tree import CHILD, DISCOUNT, LOGIT, REWARD, ROOT_INDEX, UNVISITED, VALUE, VISITS
 
 # Selection rules (the ``rule`` switch).
 MUZERO = 0
@@ -35,36 +35,12 @@ REWARD_ERROR, DISCOUNT_ERROR, VALUE_ERROR, LOGITS_ERROR, OVERFLOW = 1, 2, 3, 4, 
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def gumbel_completed_q(edges, visits, raw_value, params, q, out):
-    """Gumbel MuZero's ``sigma(completed Q)`` of one node into ``out`` ``[A]`` (``q`` is scratch): ``edges``
-    is the node's ``[5, A]`` block of ``TreeArrays.edge_floats``, ``visits`` its ``[A]`` child visits.
-    False when it overflowed."""
-    node_qvalues(edges[REWARD], edges[DISCOUNT], edges[VALUE], q)
-    return completed_by_mix_value(q, visits, edges[PROB], raw_value, params[P_VALUE_SCALE], params[P_MAXVISIT_INIT],
-                                  params[P_RESCALE] > 0, params[P_USE_MIXED] > 0, out)  # fmt: skip
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def select_child(edges, ints, legal, node_visit, raw_value, low, high, gumbel, depth, rule, params, considered_visit,
-                 scratch):  # fmt: skip
-    """_Unbatched_: the action a simulation takes at one node under ``rule``; -1 when its scores overflowed.
-
-    The node is given by its blocks: ``edges`` ``[5, A]`` (edge_floats), ``ints`` ``[2, A]`` (edge_ints),
-    ``legal`` ``[A]``, its visit count and raw value; ``low``, ``high`` are the tree's Q bounds (pUCT),
-    ``gumbel`` ``[A]`` the root's Gumbel noise and ``considered_visit`` the root's Sequential Halving
-    visit count (Gumbel at depth 0). ``scratch`` is ``[3, A]``.
-    """
-    visits = ints[VISITS]
-    q, sigma = scratch[0], scratch[1]
-    node_qvalues(edges[REWARD], edges[DISCOUNT], edges[VALUE], q)
-    if rule == MUZERO:
-        return puct_action(q, edges[PROB], visits, node_visit, low, high, legal, params[P_PB_C_INIT], params[P_PB_C_BASE])
-    if not completed_by_mix_value(q, visits, edges[PROB], raw_value, params[P_VALUE_SCALE], params[P_MAXVISIT_INIT],
-                                  params[P_RESCALE] > 0, params[P_USE_MIXED] > 0, sigma):  # fmt: skip
-        return -1
-    if depth == 0:
-        return gumbel_root_action(gumbel, edges[LOGIT], sigma, visits, legal, considered_visit)
-    return gumbel_interior_action(edges[LOGIT], sigma, visits, legal, q, scratch[2])  # q is spent: scratch
+def gumbel_completed_q(edge_floats, edge_ints, b, node, raw_value, params, out):
+    """Gumbel MuZero's ``sigma(completed Q)`` at node ``node`` of tree ``b`` into ``out`` ``[A]``
+    (:func:`~gym_planning.search.qtransforms.completed_by_mix_value` with the kernels' ``params``); False when
+    it overflowed. ``raw_value`` is the node's model value."""
+    return completed_by_mix_value(edge_floats, edge_ints, b, node, raw_value, params[P_VALUE_SCALE],
+                                  params[P_MAXVISIT_INIT], params[P_RESCALE] > 0, params[P_USE_MIXED] > 0, out)  # fmt: skip
 
 
 @njit(cache=True, error_model="numpy")
@@ -76,21 +52,28 @@ def select(arrays, rule, params, considered_table, num_considered, max_depth, ou
     to a new node, so the model must be called; False when the walk stopped on an existing node at
     ``max_depth`` or after a terminal step (discount 0), whose own value is backed up instead).
     ``considered_table`` ``[m + 1, num_simulations]`` and ``num_considered`` ``[B]`` drive Gumbel's
-    Sequential Halving. Returns 0, or ``OVERFLOW`` (then the outputs are incomplete).
+    Sequential Halving. ``scratch`` is ``[2, A]`` or larger. Returns 0, or ``OVERFLOW`` (then the outputs are
+    incomplete).
     """
-    # Fields are read from the record once per call: in Numba each read is a reference-count update.
+    # Fields and scratch rows are read once per call, not per node: in Numba each is a reference-count update.
     edge_floats, edge_ints, edge_legal = arrays.edge_floats, arrays.edge_ints, arrays.edge_legal
     node_visits, raw_values, bounds, gumbel = arrays.node_visits, arrays.raw_values, arrays.value_bounds, arrays.root_gumbel
+    sigma, rule_scratch = scratch[0], scratch[1]
     for b in range(node_visits.shape[0]):
         # The simulation index is the number of root visits so far (the root's expansion not counted).
         considered_visit = considered_table[num_considered[b], node_visits[b, ROOT_INDEX] - 1] if rule == GUMBEL else 0
-        gumbel_b = gumbel[b]
         node = ROOT_INDEX
         depth = 0
         while True:
-            action = select_child(edge_floats[b, node], edge_ints[b, node], edge_legal[b, node], node_visits[b, node],
-                                  raw_values[b, node], bounds[b, 0], bounds[b, 1], gumbel_b, depth, rule, params,
-                                  considered_visit, scratch)  # fmt: skip
+            if rule == MUZERO:
+                action = puct_action(edge_floats, edge_ints, edge_legal, b, node, node_visits[b, node], bounds[b, 0],
+                                     bounds[b, 1], params[P_PB_C_INIT], params[P_PB_C_BASE])  # fmt: skip
+            elif not gumbel_completed_q(edge_floats, edge_ints, b, node, raw_values[b, node], params, sigma):
+                action = -1
+            elif depth == 0:
+                action = gumbel_root_action(edge_floats, edge_ints, edge_legal, gumbel, b, sigma, considered_visit)
+            else:
+                action = gumbel_interior_action(edge_floats, edge_ints, edge_legal, b, node, sigma, rule_scratch)
             if action < 0:
                 return OVERFLOW
             child = edge_ints[b, node, CHILD, action]
@@ -184,15 +167,14 @@ def expand(arrays, parent, action, expand_mask, reward, discount, prior_logits, 
         # Node n's slot is its root's plus n (the roots' are b * N): a function of the row's own root, so that
         # a kernel given a slice of the batch's rows writes the same slots as one given the whole batch.
         slots[b, leaf] = out_slots[b] = slots[b, ROOT_INDEX] + leaf
-        edges = edge_floats[b, leaf]
         any_legal = False
         for c in range(num_actions):
-            edges[LOGIT, c] = prior_logits[b, c]
+            edge_floats[b, leaf, LOGIT, c] = prior_logits[b, c]
             any_legal = any_legal or legal[b, c]
         for c in range(num_actions):
             edge_legal[b, leaf, c] = legal[b, c] or not any_legal
         # The prior probabilities are read at every visit of the node: compute them once, here.
-        softmax(edges[LOGIT], edges[PROB])
+        set_prior_probabilities(edge_floats, b, leaf)
         edge_ints[b, p, CHILD, a] = leaf
         edge_floats[b, p, REWARD, a] = reward[b]
         edge_floats[b, p, DISCOUNT, a] = discount_sign * discount[b]
