@@ -53,13 +53,13 @@ def _sims_per_second(search: Callable[[], object], batch: int, repeats: int, min
     return statistics.median(rates)
 
 
-def _ours(policy: str, model: str, batch: int, actions: int) -> Callable[[], object]:
+def _ours(policy: str, model: str, batch: int, actions: int, threads: int = 1) -> Callable[[], object]:
     from benchmarks._search_models import jit_recurrent_fn, numpy_recurrent_fn
     from gym_planning.search import RootOutput, SearchConfig, run_policy
 
     root = RootOutput(np.zeros((batch, actions)), np.zeros(batch), np.zeros((batch, EMBEDDING_SIZE)))
     recurrent_fn = numpy_recurrent_fn(actions) if model == "numpy" else jit_recurrent_fn()
-    config = SearchConfig(policy=policy, num_simulations=SIMULATIONS)
+    config = SearchConfig(policy=policy, num_simulations=SIMULATIONS, num_threads=threads)
     rng = np.random.default_rng(0)
     return lambda: run_policy(config, root, recurrent_fn, rng=rng)
 
@@ -164,6 +164,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="wall: time.perf_counter; cpu: time.process_time (all threads' CPU time), "
                         "robust to other processes sharing a pinned core")  # fmt: skip
+    parser.add_argument("--threads", type=int, default=1,
+                        help="SearchConfig.num_threads of our Numba-model search (measure with --clock wall and no --pin, "
+                        "so that its threads have cores)")  # fmt: skip
     parser.add_argument("--no-mctx", action="store_true", help="measure gym_planning alone")
     parser.add_argument("--no-startup", action="store_true", help="skip the start-up measurement")
     args = parser.parse_args(argv)
@@ -177,6 +180,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print("jax/mctx not installed (pip install 'gym-planning[bench]'): measuring gym_planning alone.\n")
     machine = machine_record(args.pin)
     machine["clock"] = args.clock
+    machine["threads"] = args.threads
     pinned = f"pinned to core {args.pin}" if args.pin is not None else "not pinned"
     print(f"machine: {machine['cpu']}, {machine['cores']} cores, {pinned}, Python {machine['python']}, "
           f"load average {machine['load_average']:.2f}, {args.clock} clock")  # fmt: skip
@@ -189,9 +193,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
             for actions in args.actions:
                 row = {}
                 for model in ("numpy", "numba"):
-                    row[model] = _sims_per_second(_ours(policy, model, batch, actions), batch, repeats, min_time, clock)
+                    threads = args.threads if model == "numba" else 1  # a Python model is searched in one thread
+                    search = _ours(policy, model, batch, actions, threads)
+                    row[model] = _sims_per_second(search, batch, repeats, min_time, clock)
                     records.append(dict(impl="gym_planning", model=model, policy=policy, batch=batch, actions=actions,
-                                        simulations=SIMULATIONS, sims_per_s=row[model]))  # fmt: skip
+                                        simulations=SIMULATIONS, threads=threads, sims_per_s=row[model]))  # fmt: skip
                 mctx_search = _mctx(policy, batch, actions) if have_mctx else None
                 if mctx_search is not None:
                     row["mctx"] = _sims_per_second(mctx_search, batch, repeats, min_time, clock)

@@ -45,6 +45,9 @@ class SearchConfig:
     :param two_player: zero-sum alternating play: values and rewards are for the player to move / who moved.
     :param value_bounds: known ``(min, max)`` of Q (``"muzero"``, e.g. ``(-1, 1)`` in board games); None: tracked
         over each tree.
+    :param num_threads: threads for a search with a compiled model (``JitRecurrentFn``): the batch's trees are
+        split into parts searched in parallel, with results identical to one thread's. Batches under
+        ``search.PARALLEL_MIN_BATCH`` trees and Python models use one thread. 1 (the default): off.
     """
 
     policy: Literal["muzero", "gumbel"] = "muzero"
@@ -59,6 +62,7 @@ class SearchConfig:
     gumbel_scale: float = 1.0
     two_player: bool = False
     value_bounds: tuple[float, float] | None = None
+    num_threads: int = 1
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -77,6 +81,7 @@ class SearchConfig:
         if not isinstance(self.two_player, (bool, np.bool_)):
             raise TypeError(f"two_player must be True or False; got {self.two_player!r}")
         object.__setattr__(self, "value_bounds", value_bounds_setting(self.value_bounds))
+        integer_setting("num_threads", self.num_threads, 1)
 
     @property
     def muzero_params(self) -> np.ndarray:
@@ -122,6 +127,7 @@ def run_policy(
             gumbel_scale=config.gumbel_scale if explore else 0.0,
             params=GUMBEL_DEFAULT_PARAMS,
             two_player=config.two_player,
+            num_threads=config.num_threads,
         )
     return run_muzero(
         root,
@@ -136,4 +142,5 @@ def run_policy(
         temperature=config.temperature if temperature is None else setting("temperature", temperature, minimum=0.0),
         two_player=config.two_player,
         value_bounds=config.value_bounds,
+        num_threads=config.num_threads,
     )

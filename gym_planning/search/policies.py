@@ -198,6 +198,7 @@ def muzero_policy(
     temperature: float = 1.0,
     two_player: bool = False,
     value_bounds: tuple[float, float] | None = None,
+    num_threads: int = 1,
 ) -> SearchOutput:
     """MuZero search (Schrittwieser et al. 2020): pUCT with Q min-max normalised over each tree.
 
@@ -218,6 +219,7 @@ def muzero_policy(
         who moved, and the search flips their sign at each level.
     :param value_bounds: known ``(min, max)`` of Q (e.g. ``(-1, 1)`` in board games) instead of
         bounds tracked over the tree.
+    :param num_threads: threads for a compiled model's search (see :class:`~gym_planning.search.SearchConfig`).
     :return: :class:`SearchOutput`; ``action_weights`` are the visit-count probabilities.
     """
     temperature = setting("temperature", temperature, minimum=0.0)
@@ -238,6 +240,7 @@ def muzero_policy(
         temperature=temperature,
         two_player=two_player,
         value_bounds=value_bounds_setting(value_bounds),
+        num_threads=integer_setting("num_threads", num_threads, 1),
     )
 
 
@@ -260,6 +263,7 @@ def run_muzero(
     temperature: float,
     two_player: bool,
     value_bounds: tuple[float, float] | None,
+    num_threads: int = 1,
 ) -> SearchOutput:
     """:func:`muzero_policy` with its float settings already validated (as :class:`SearchConfig` does once, at
     construction), ``params`` from :func:`muzero_params`; the root, mask and tree size are checked here."""
@@ -284,6 +288,7 @@ def run_muzero(
         max_depth=num_simulations + 1 if max_depth is None else int(max_depth),
         discount_sign=-1.0 if two_player else 1.0,
         update_bounds=value_bounds is None,
+        num_threads=num_threads,
     )
     _warn_if_deep(tree, num_simulations, max_depth)
     action = np.empty(batch_size, np.int64)
@@ -405,6 +410,7 @@ def gumbel_muzero_policy(
     rescale_values: bool = True,
     use_mixed_value: bool = True,
     two_player: bool = False,
+    num_threads: int = 1,
 ) -> SearchOutput:
     """Gumbel MuZero search (Danihelka et al. 2022): Gumbel-top-k at the root, Sequential Halving,
     deterministic interior selection, and the completed-Q improved policy as the training target.
@@ -423,6 +429,7 @@ def gumbel_muzero_policy(
     :param use_mixed_value: complete unvisited Q with the mixed value (else with the model's raw value of
         the node, as mctx's ``qtransform_completed_by_mix_value``).
     :param two_player: zero-sum alternating play (see :func:`muzero_policy`).
+    :param num_threads: threads for a compiled model's search (see :class:`~gym_planning.search.SearchConfig`).
     :return: :class:`SearchOutput`; ``action_weights = softmax(logits + sigma(completed Q))``.
     """
     return run_gumbel(
@@ -441,6 +448,7 @@ def gumbel_muzero_policy(
             use_mixed_value,
         ),  # fmt: skip
         two_player=two_player,
+        num_threads=integer_setting("num_threads", num_threads, 1),
     )
 
 
@@ -465,6 +473,7 @@ def run_gumbel(
     gumbel_scale: float,
     params: np.ndarray,
     two_player: bool,
+    num_threads: int = 1,
 ) -> SearchOutput:
     """:func:`gumbel_muzero_policy` with its settings already validated (as :class:`SearchConfig` does once, at
     construction), ``params`` from :func:`gumbel_params`; the root, mask and tree size are checked here."""
@@ -489,6 +498,7 @@ def run_gumbel(
         max_depth=num_simulations + 1 if max_depth is None else int(max_depth),
         discount_sign=-1.0 if two_player else 1.0,
         update_bounds=False,
+        num_threads=num_threads,
     )
     action = np.empty(batch_size, np.int64)
     weights = np.empty((batch_size, num_actions), np.float32)

@@ -10,8 +10,11 @@ expansion and backup, then the next one's selection), and one compiled for a
 
 from __future__ import annotations
 
+import functools
+import os
+
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from gym_planning.search.base import RecurrentFn
 from gym_planning.search.checks import check_child_mask, check_recurrent_output, to_numpy, unpack_recurrent_result
@@ -82,13 +85,15 @@ def run_search(
     max_depth: int,
     discount_sign: float,
     update_bounds: bool,
+    num_threads: int = 1,
 ) -> Tree:
     """Run ``num_simulations`` batched simulations on a tree whose roots are already set up.
 
     ``policy`` is the selection rule (:data:`MUZERO` or :data:`GUMBEL`), ``params`` the kernels' float
     settings (layout ``simulation.P_*``), ``considered_table`` / ``num_considered`` Gumbel's Sequential
-    Halving schedule, ``discount_sign`` -1 in two-player search. Raises ``ValueError`` on a model output
-    with NaN/inf or an overflow of the search's values.
+    Halving schedule, ``discount_sign`` -1 in two-player search. ``num_threads`` > 1 searches a compiled
+    model's trees in that many parts in parallel (:func:`parallel_parts`); a Python model is always searched
+    in one thread. Raises ``ValueError`` on a model output with NaN/inf or an overflow of the search's values.
     """
     # The kernels called from Python take the record's fields as a plain tuple and rebuild the record inside:
     # Numba types a plain tuple about 3 µs faster per call than a NamedTuple, whose type key spells out
@@ -97,8 +102,13 @@ def run_search(
     settings = (policy, params, considered_table, num_considered, max_depth)
     if isinstance(recurrent_fn, JitRecurrentFn):
         model_address, model_params = compiled_model(recurrent_fn, store.data)
-        code = _search_compiled(fields, *settings, discount_sign, update_bounds, model_address, model_params, store.data,
-                                num_simulations, _chunk_size(tree, store.data))  # fmt: skip
+        model = (discount_sign, update_bounds, model_address, model_params, store.data, num_simulations)
+        parts = parallel_parts(tree.batch_size, num_threads)
+        if parts > 1:
+            _passive_omp_threads()
+            code = _search_compiled_parallel(fields, *settings, *model, parts)
+        else:
+            code = _search_compiled(fields, *settings, *model)
         if code:
             code, simulation = divmod(code, num_simulations + 1)
             raise _error(code, simulation, "the jitted model")
@@ -122,18 +132,6 @@ def run_search(
         if expanded:
             store.scatter(b.new_slots[:expanded], new_embedding)
     return tree
-
-
-# Bytes of trees (and their embeddings) the compiled loop keeps in the core's cache while it searches them: half
-# of a 512 KiB L2 (AMD Zen; 1-2 MiB on recent Intel cores), so the rest of the working set fits beside them.
-CACHE_BYTES = 256 * 1024
-
-
-def _chunk_size(tree: Tree, store: np.ndarray) -> int:
-    """How many trees the compiled loop searches together: as many as fit :data:`CACHE_BYTES`, at least one."""
-    batch_size = tree.batch_size
-    tree_bytes = sum(field.nbytes for field in tree.arrays) + store.nbytes
-    return max(1, min(batch_size, CACHE_BYTES * batch_size // max(tree_bytes, 1)))
 
 
 def _call_model(recurrent_fn: RecurrentFn, store: EmbeddingStore, buffers: _Buffers, count: int, num_actions: int):
@@ -209,26 +207,68 @@ def _finish_and_select(fields, rule, params, considered_table, num_considered, m
     return _SELECT_OVERFLOW if count < 0 else count
 
 
+# The smallest batch a parallel search splits: below it the threads cost more than they save (2 threads on the
+# 2-core VM of issue 17: 0.7-0.9x of one thread at batch 16, about 1x at 64; docs/benchmarks.md).
+PARALLEL_MIN_BATCH = 64
+
+
+@functools.cache
+def _passive_omp_threads() -> None:
+    """Before the first parallel search, unless the user chose otherwise: OpenMP threads (Numba's threading
+    layer when TBB is absent) that sleep rather than spin between parallel regions. Spinning threads on a
+    machine whose cores are shared made a 2-thread search 3-50x slower than one thread (2-core VM, load 7);
+    sleeping ones cost little on a quiet machine. (Read when the OpenMP runtime starts, at Numba's first
+    parallel launch in this process.)"""
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def parallel_parts(batch_size: int, num_threads: int) -> int:
+    """Into how many parts the compiled loop splits a batch of ``batch_size`` trees for ``num_threads``
+    threads: 1 (one thread) below :data:`PARALLEL_MIN_BATCH` trees, else ``num_threads`` parts of at least
+    ``PARALLEL_MIN_BATCH / 2`` trees."""
+    if num_threads <= 1 or batch_size < PARALLEL_MIN_BATCH:
+        return 1
+    return max(1, min(num_threads, batch_size // (PARALLEL_MIN_BATCH // 2)))
+
+
 @njit(cache=True, error_model="numpy")
 def _search_compiled(fields, rule, params, considered_table, num_considered, max_depth, discount_sign, update_bounds,
-                     model_address, model_params, store, num_simulations, chunk_size):  # fmt: skip
+                     model_address, model_params, store, num_simulations):  # fmt: skip
     """:func:`run_search`'s loop with a Numba model (the C function at ``model_address``) compiled in.
 
     ``fields`` is the :class:`TreeArrays` record as a plain tuple, ``store`` the ``[B * N, E]`` embedding
-    array. The trees are searched ``chunk_size`` at a time, all simulations of one chunk before the next, so
-    that the trees being searched stay in the core's cache (at batch 256 the whole batch's trees are
-    megabytes; the model is called on each chunk's rows, which gives a row-wise model's results exactly).
-    Returns 0, or ``code * (num_simulations + 1) + simulation`` with the kernels' error code.
+    array. Returns 0, or ``code * (num_simulations + 1) + simulation`` with the kernels' error code.
+    """
+    return _search_rows(TreeArrays(*fields), rule, params, considered_table, num_considered, max_depth, discount_sign,
+                        update_bounds, model_address, model_params, store, num_simulations)  # fmt: skip
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _search_compiled_parallel(fields, rule, params, considered_table, num_considered, max_depth, discount_sign,
+                              update_bounds, model_address, model_params, store, num_simulations, num_parts):  # fmt: skip
+    """:func:`_search_compiled` with the trees split into ``num_parts`` parts searched in parallel, each with all
+    its simulations (one parallel region per search: its threads start once). The trees are independent and
+    a row-wise model gives each row the same outputs in any batch, so the trees are those of one thread; the
+    model must be safe to call from several threads (a JitRecurrentFn that only reads its params is).
+    Returns the error of the earliest simulation that failed, as :func:`_search_compiled`.
     """
     arrays = TreeArrays(*fields)
     batch_size = arrays.root_gumbel.shape[0]
-    for start in range(0, batch_size, chunk_size):
-        stop = min(start + chunk_size, batch_size)
-        code = _search_rows(_rows(arrays, start, stop), rule, params, considered_table, num_considered[start:stop],
-                            max_depth, discount_sign, update_bounds, model_address, model_params, store, num_simulations)  # fmt: skip
-        if code:
-            return code
-    return 0
+    part_size = -(-batch_size // num_parts)
+    codes = np.zeros(num_parts, np.int64)
+    for part in prange(num_parts):
+        start = part * part_size
+        stop = min(start + part_size, batch_size)
+        if start < stop:
+            codes[part] = _search_rows(_rows(arrays, start, stop), rule, params, considered_table,
+                                       num_considered[start:stop], max_depth, discount_sign, update_bounds,
+                                       model_address, model_params, store, num_simulations)  # fmt: skip
+    first = 0
+    for code in codes:
+        if code and (first == 0 or code % (num_simulations + 1) < first % (num_simulations + 1)):
+            first = code
+    return first
 
 
 @njit(cache=True, inline="always")
