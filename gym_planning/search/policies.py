@@ -294,7 +294,9 @@ def run_muzero(
     action = np.empty(batch_size, np.int64)
     visit_probs = np.empty((batch_size, num_actions), np.float32)
     root_value = np.empty(batch_size, np.float32)
-    if not _muzero_outputs(tuple(tree.arrays), legal, temperature, rng.random(batch_size), action, visit_probs, root_value):
+    arrays = tree.arrays
+    if not _muzero_outputs(arrays.edge_floats, arrays.edge_ints, arrays.node_values, legal, temperature, rng.random(batch_size),
+                           action, visit_probs, root_value):  # fmt: skip
         raise _root_value_error(tree)
     return SearchOutput(action, visit_probs, root_value, tree)
 
@@ -305,12 +307,11 @@ _NO_NOISE = np.zeros((0, 0))
 
 
 @njit(cache=True, error_model="numpy")
-def _muzero_outputs(fields, legal, temperature, uniforms, action, visit_probs, root_value):
-    """MuZero's results from the searched trees, in one kernel call: the acted ``action`` ``[B]``
-    (:func:`_visit_count_action` over the root's visits and Q), the root's visit probabilities ``[B, A]``
-    float32, and the root values ``[B]`` float32. False when a root value does not fit float32."""
-    arrays = TreeArrays(*fields)
-    edge_floats, edge_ints = arrays.edge_floats, arrays.edge_ints
+def _muzero_outputs(edge_floats, edge_ints, node_values, legal, temperature, uniforms, action, visit_probs, root_value):
+    """MuZero's results from the searched trees (three of their :class:`TreeArrays` fields: a kernel call costs
+    per array passed), in one kernel call: the acted ``action`` ``[B]`` (:func:`_visit_count_action` over the
+    root's visits and Q), the root's visit probabilities ``[B, A]`` float32, and the root values ``[B]``
+    float32. False when a root value does not fit float32."""
     batch_size, num_actions = legal.shape
     visits = np.empty((batch_size, num_actions), np.int64)
     qvalues = np.empty((batch_size, num_actions))
@@ -326,7 +327,7 @@ def _muzero_outputs(fields, legal, temperature, uniforms, action, visit_probs, r
         for a in range(num_actions):
             visit_probs[b, a] = visits[b, a] / denominator
     action[:] = _visit_count_action(visits, qvalues, legal, temperature, uniforms)
-    return _root_value32(arrays.node_values, root_value)
+    return _root_value32(node_values, root_value)
 
 
 @njit(cache=True)
