@@ -47,12 +47,18 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     envs = args.env or DEFAULT_ENVS
     folder = study_dir(args, "test-budget", envs)
     budgets = [int(b) for b in parse_list(args.simulations or DEFAULT_SIMULATIONS, "--simulations")]  # type: ignore[arg-type]
+    algos = _agents(args.agents)
+    guide_rollouts = GUIDE_ROLLOUT_STEPS if args.rollout_steps is None else args.rollout_steps
+    if guide_rollouts < 1:
+        raise ValueError(f"--rollout-steps must be >= 1 (the weak guide's rollout curve); got {guide_rollouts}")
     rows = []
     for env_id in envs:
         for seed in range(args.seeds):
-            runs = {"muzero": study_run(args, "muzero", env_id, seed),
-                    "ppo": study_run(args, "ppo", env_id, seed, n_timesteps=PPO_STEPS, variant="weak")}  # fmt: skip
+            runs = {algo: _train(args, algo, env_id, seed) for algo in algos}
             for algo, model, rollouts in AGENTS:
+                if algo not in algos:
+                    continue
+                rollouts = guide_rollouts if rollouts == GUIDE_ROLLOUT_STEPS else rollouts
                 settings = [Setting()] + [Setting(model, b, None, rollouts) for b in budgets]
                 for row in evaluate_run(runs[algo], settings, episodes=args.episodes, device=args.device):
                     rows.append(dict(env=env_id, agent=algo, model=_label(model, rollouts), seed=seed,
@@ -62,8 +68,29 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     return report(folder)
 
 
+def _agents(text: str | None) -> list[str]:
+    """``--agents muzero,ppo`` -> the algorithms to train and evaluate (default: both)."""
+    known = sorted({algo for algo, _, _ in AGENTS})
+    algos = known if text is None else [a.strip() for a in text.split(",") if a.strip()]
+    if not algos or any(a not in known for a in algos):
+        raise ValueError(f"--agents must be a comma-separated subset of {known}; got {text!r}")
+    return algos
+
+
+def _train(args: argparse.Namespace, algo: str, env_id: str, seed: int) -> Path:
+    if algo == "ppo":
+        return study_run(args, "ppo", env_id, seed, n_timesteps=PPO_STEPS, variant="weak")
+    return study_run(args, algo, env_id, seed)
+
+
 def _label(model: str, rollouts: int) -> str:
     return f"{model} + {rollouts}-step guide rollouts" if rollouts else model
+
+
+def _curves(rows: list[dict[str, Any]], env_id: str, agent: str | None = None) -> list[tuple[str, str]]:
+    """The ``(agent, model)`` curves of ``env_id`` in ``rows``, in order of first appearance."""
+    pairs = [(r["agent"], r["model"]) for r in rows if r["env"] == env_id and agent in (None, r["agent"])]
+    return list(dict.fromkeys(pairs))
 
 
 def _by_budget(rows: list[dict[str, Any]], env_id: str, algo: str, model: str) -> tuple[np.ndarray, np.ndarray]:
@@ -85,8 +112,7 @@ def report(folder: Path) -> list[dict[str, Any]]:
     )
     for env_id in sorted({r["env"] for r in rows}):
         series, alone = {}, {}
-        for algo, model, rollouts in AGENTS:
-            model = _label(model, rollouts)
+        for algo, model in _curves(rows, env_id):
             budgets, y = _by_budget(rows, env_id, algo, model)
             if budgets.size:
                 series[f"{algo} + {model}"] = (np.where(budgets == 0, 0.5, budgets), y)
@@ -113,8 +139,7 @@ def _target(summary: list[dict[str, Any]], env_id: str, alone: float | None) -> 
     if alone is None:
         return ""
     lines = [f"Weak PPO guide alone: {alone:.1f} (target with the simulator: >= 1.5x at 32 simulations, 500 at 256)."]
-    for rollouts in sorted({a[2] for a in AGENTS if a[0] == "ppo"}):
-        model = _label("simulator", rollouts)
+    for _, model in _curves(summary, env_id, "ppo"):
         points = {
             r["simulations"]: r["mean_return"] for r in summary if (r["env"], r["agent"], r["model"]) == (env_id, "ppo", model)
         }
