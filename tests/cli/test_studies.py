@@ -61,11 +61,16 @@ def test_test_budget(out):
 
 
 def test_test_budget_of_the_weak_guide_alone_with_longer_rollouts(out):
-    folder = _study(out, "test-budget", "--agents", "ppo", "--rollout-steps", "7")
+    folder = _study(out, "test-budget", "--agents", "ppo", "--rollout-steps", "3,7")
     rows = read_csv(folder / "budget.csv")
-    assert {(r["agent"], r["model"]) for r in rows} == {("ppo", "simulator"), ("ppo", "simulator + 7-step guide rollouts")}
+    assert {(r["agent"], r["model"]) for r in rows} == {
+        ("ppo", "simulator"),
+        ("ppo", "simulator + 3-step guide rollouts"),
+        ("ppo", "simulator + 7-step guide rollouts"),
+    }
     assert "simulator + 7-step guide rollouts" in (folder / "report.md").read_text()
     assert main(["study", "test-budget", "--tiny", "--agents", "ppo,sac", "--out", str(out)]) == 2
+    assert main(["study", "test-budget", "--tiny", "--rollout-steps", "inf", "--out", str(out)]) == 2
 
 
 def test_tree_depth(out):

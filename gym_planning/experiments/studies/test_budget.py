@@ -37,9 +37,8 @@ AGENTS = (
     ("muzero", "learned", 0),
     ("muzero", "simulator", 0),
     ("ppo", "simulator", 0),
-    ("ppo", "simulator", GUIDE_ROLLOUT_STEPS),
 )
-"""(algorithm, model, leaf rollout steps) of each curve."""
+"""(algorithm, model, leaf rollout steps) of each curve; the weak PPO also gets one curve per ``--rollout-steps``."""
 
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -48,17 +47,16 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     folder = study_dir(args, "test-budget", envs)
     budgets = [int(b) for b in parse_list(args.simulations or DEFAULT_SIMULATIONS, "--simulations")]  # type: ignore[arg-type]
     algos = _agents(args.agents)
-    guide_rollouts = GUIDE_ROLLOUT_STEPS if args.rollout_steps is None else args.rollout_steps
-    if guide_rollouts < 1:
-        raise ValueError(f"--rollout-steps must be >= 1 (the weak guide's rollout curve); got {guide_rollouts}")
+    guide_rollouts = parse_list(args.rollout_steps or str(GUIDE_ROLLOUT_STEPS), "--rollout-steps")
+    if None in guide_rollouts:
+        raise ValueError(f"--rollout-steps must be finite lengths >= 1; got {args.rollout_steps!r}")
+    curves = [curve for curve in AGENTS if curve[0] in algos]
+    curves += [("ppo", "simulator", int(steps)) for steps in guide_rollouts if "ppo" in algos and steps is not None]
     rows = []
     for env_id in envs:
         for seed in range(args.seeds):
             runs = {algo: _train(args, algo, env_id, seed) for algo in algos}
-            for algo, model, rollouts in AGENTS:
-                if algo not in algos:
-                    continue
-                rollouts = guide_rollouts if rollouts == GUIDE_ROLLOUT_STEPS else rollouts
+            for algo, model, rollouts in curves:
                 settings = [Setting()] + [Setting(model, b, None, rollouts) for b in budgets]
                 for row in evaluate_run(runs[algo], settings, episodes=args.episodes, device=args.device):
                     rows.append(dict(env=env_id, agent=algo, model=_label(model, rollouts), seed=seed,
@@ -70,7 +68,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def _agents(text: str | None) -> list[str]:
     """``--agents muzero,ppo`` -> the algorithms to train and evaluate (default: both)."""
-    known = sorted({algo for algo, _, _ in AGENTS})
+    known = ["muzero", "ppo"]
     algos = known if text is None else [a.strip() for a in text.split(",") if a.strip()]
     if not algos or any(a not in known for a in algos):
         raise ValueError(f"--agents must be a comma-separated subset of {known}; got {text!r}")
