@@ -2,7 +2,8 @@
 
 Agents: MuZero (``--budget`` env steps; searched with its learned model and with the simulator) and a weak
 PPO guide (``PPO_STEPS`` env steps, the seed study's "weak guide"; searched with the simulator, leaves valued
-by its value head alone and by ``GUIDE_ROLLOUT_STEPS`` steps of its own greedy policy before the value head).
+by its value head alone and by ``--rollout-steps`` (default ``GUIDE_ROLLOUT_STEPS``) steps of its own greedy
+policy before the value head; ``--agents ppo`` runs the weak guide alone).
 Each is also evaluated alone (0 simulations: MuZero's prior policy, PPO's own policy). Writes ``budget.csv``,
 ``return_vs_simulations.png`` and ``report.md`` (with the weak guide's ratio at 32 and 256 simulations).
 
@@ -11,6 +12,11 @@ Why the rollouts: a briefly trained value head is wrong where search looks. Alon
 discounted returns under its own policy in 80 % of the 116 states (correlation of the differences -0.72),
 likely because one of the two next states is one its policy rarely visits. After ``GUIDE_ROLLOUT_STEPS``
 steps of that policy, the state is again one of its own, where its value head was trained.
+
+Why 100 steps: the weak guide fails slowly (the cart drifts out), beyond what 30 steps see. With 30-step
+rollouts one guide (seed 1, 70 alone) reached only 90 at 16 simulations; with 100 steps it reached 382 at 4;
+seed 0 reached 500 at 32 simulations with 100 steps and at 64 with 30 (docs/studies.md). Each simulation costs
+``rollout_steps + 1`` env steps per env, so the points at 128-256 simulations are the study's long part.
 """
 
 from __future__ import annotations
@@ -31,8 +37,8 @@ DEFAULT_ENVS = ["CartPole-v1"]
 DEFAULT_SIMULATIONS = "1,2,4,8,16,32,64,128,256"
 PPO_STEPS = 6_000
 """Training steps of the weak PPO guide (CartPole: ~270 alone)."""
-GUIDE_ROLLOUT_STEPS = 30
-"""Leaf rollouts of the weak guide's own greedy policy before its value head (0 = the value head alone)."""
+GUIDE_ROLLOUT_STEPS = 100
+"""Leaf rollouts of the weak guide's own greedy policy before its value head (``--rollout-steps``)."""
 AGENTS = (
     ("muzero", "learned", 0),
     ("muzero", "simulator", 0),
