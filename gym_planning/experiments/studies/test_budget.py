@@ -13,8 +13,8 @@ discounted returns under its own policy in 80 % of the 116 states (correlation o
 likely because one of the two next states is one its policy rarely visits. After ``GUIDE_ROLLOUT_STEPS``
 steps of that policy, the state is again one of its own, where its value head was trained.
 
-Why 100 steps: the weak guide fails slowly (the cart drifts out), beyond what 30 steps see. With 30-step
-rollouts one guide (seed 1, 70 alone) reached only 90 at 16 simulations; with 100 steps it reached 382 at 4;
+Why 100 steps: after 30 the leaf value still leans on the value head (weight 0.99^30 = 0.74; 0.37 after 100).
+With 30-step rollouts one guide (seed 1, 70 alone) reached only 90 at 16 simulations; with 100 steps 500 at 16;
 seed 0 reached 500 at 32 simulations with 100 steps and at 64 with 30 (docs/studies.md). Each simulation costs
 ``rollout_steps + 1`` env steps per env, so the points at 128-256 simulations are the study's long part.
 """
