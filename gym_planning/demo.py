@@ -58,9 +58,11 @@ def main(argv: list[str] | None = None) -> None:
     common = ["--env", ENV_ID, "--seeds", str(args.seeds), "--episodes", str(args.episodes), "--out", args.out]
     start = time.perf_counter()
     print(f"Training MuZero, PPO and DQN on {ENV_ID} for {args.steps:,} env steps each (CPU), then test-time search ...")
+    # 30-step guide rollouts keep the demo short (the study's default, 100 steps, helps more but costs ~3x).
+    test_budget = ["--budget", str(args.steps), "--simulations", args.simulations, "--rollout-steps", "30"]
     for argv_study in (
         ["study", "vs-model-free", "--budget", str(args.steps), *common],
-        ["study", "test-budget", "--budget", str(args.steps), "--simulations", args.simulations, *common],
+        ["study", "test-budget", *test_budget, *common],
     ):
         if cli(argv_study) != 0:
             raise SystemExit(2)

@@ -30,6 +30,8 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--simulations", default=None, help="test-time budgets, comma-separated (default: the study's)")
     parser.add_argument("--out", default="runs", help="runs go to OUT/<algo>/..., the study to OUT/studies/<name>_<env>")
     parser.add_argument("--tiny", action="store_true", help="a seconds-long version (tests, smoke checks)")
+    parser.add_argument("--agents", default=None, help="test-budget: muzero,ppo (default both)")
+    parser.add_argument("--rollout-steps", default=None, help="test-budget: the weak guide's leaf rollout lengths (30,100)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
 

@@ -28,6 +28,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from gym_planning.agents import SearchAgent, as_guide
 from gym_planning.experiments.config import RunConfig, settings_of
 from gym_planning.experiments.runs import load_agent, make_env, read_config, read_csv, write_csv
+from gym_planning.models.rollout_policy import greedy_policy
 from gym_planning.models.simulator import SimulatorModel
 
 MODELS = ("learned", "simulator")
@@ -103,13 +104,10 @@ def test_agent(agent: BaseAlgorithm, setting: Setting, vec_env: Any, seed: int) 
             raise ValueError("--rollout-steps needs --model simulator (rollouts step the true env)")
         model = None
     elif setting.model == "simulator":
-        greedy = PriorPolicy(agent) if is_muzero else agent  # SB3's deterministic predict is its prior's argmax
-
-        def rollout_policy(observation: np.ndarray) -> np.ndarray:
-            return greedy.predict(observation, deterministic=True)[0]
-
+        # SB3's deterministic predict is its prior's argmax; greedy_policy evaluates it from a NumPy copy of the net.
+        rollout_policy = greedy_policy(PriorPolicy(agent) if is_muzero else agent) if setting.rollout_steps else None
         model = SimulatorModel(vec_env, discount=discount_of(agent), rollout_steps=setting.rollout_steps,
-                               rollout_policy=rollout_policy if setting.rollout_steps else None, seed=seed)  # fmt: skip
+                               rollout_policy=rollout_policy, seed=seed)  # fmt: skip
     else:
         raise ValueError(f"unknown model {setting.model!r}; choose one of {MODELS}")
     return SearchAgent(agent, model, num_simulations=setting.simulations, max_depth=setting.depth, seed=seed)

@@ -9,6 +9,7 @@ import pytest
 from gym_planning.experiments import train
 from gym_planning.experiments.cli import main
 from gym_planning.experiments.runs import read_csv
+from gym_planning.experiments.studies.test_budget import GUIDE_ROLLOUT_STEPS
 
 STUDY_FILES = {  # study -> (folder suffix, CSV, plot prefix)
     "vs-model-free": ("CartPole-v1", "curves.csv", "return_vs_env_steps_"),
@@ -54,9 +55,22 @@ def test_test_budget(out):
         ("muzero", "learned"),
         ("muzero", "simulator"),
         ("ppo", "simulator"),
-        ("ppo", "simulator + 30-step guide rollouts"),
+        ("ppo", f"simulator + {GUIDE_ROLLOUT_STEPS}-step guide rollouts"),
     )
     assert {(r["agent"], r["model"], r["simulations"]) for r in rows} == {(a, m, s) for a, m in curves for s in (0, 1, 2)}
+
+
+def test_test_budget_of_the_weak_guide_alone_with_longer_rollouts(out):
+    folder = _study(out, "test-budget", "--agents", "ppo", "--rollout-steps", "3,7")
+    rows = read_csv(folder / "budget.csv")
+    assert {(r["agent"], r["model"]) for r in rows} == {
+        ("ppo", "simulator"),
+        ("ppo", "simulator + 3-step guide rollouts"),
+        ("ppo", "simulator + 7-step guide rollouts"),
+    }
+    assert "simulator + 7-step guide rollouts" in (folder / "report.md").read_text()
+    assert main(["study", "test-budget", "--tiny", "--agents", "ppo,sac", "--out", str(out)]) == 2
+    assert main(["study", "test-budget", "--tiny", "--rollout-steps", "inf", "--out", str(out)]) == 2
 
 
 def test_tree_depth(out):
