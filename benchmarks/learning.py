@@ -7,6 +7,10 @@
     python -m benchmarks.learning --algos MuZero --set num_simulations=8 --set batch_size=64  # a MuZero variant
     python -m benchmarks.learning --env gym_planning/Minipacman-v0 --steps 15000 --seeds 3 --eval-every 3750
     python -m benchmarks.learning --env Sokoban7x7-v0 --steps 15000 --seeds 3 --eval-every 3750  # docs/muzero.md, "Seed environments"
+    python -m benchmarks.learning --env dm_control/cheetah-run-v0 --algos SAC MuZero --steps 5000 --eval-every 2500
+    python -m benchmarks.learning --env CheetahRunBox-v0 --algos MuZero --steps 5000 --eval-every 2500
+                                                  # Box actions (issue 16): SAC and the factorised MuZero on the
+                                                  # dm_control id, Sampled MuZero on its Box variant (same env)
 
 ``--env ID`` takes any env id with an entry in ``gym_planning/hyperparams/<algo>.yml`` for every algorithm run
 (``--envs`` is the same option). Without ``--steps`` each run takes its entry's ``n_timesteps``. Evaluation uses
