@@ -263,7 +263,7 @@ def run_muzero(
     temperature: float,
     two_player: bool,
     value_bounds: tuple[float, float] | None,
-    num_threads: int = 1,
+    num_threads: int,
 ) -> SearchOutput:
     """:func:`muzero_policy` with its float settings already validated (as :class:`SearchConfig` does once, at
     construction), ``params`` from :func:`muzero_params`; the root, mask and tree size are checked here."""
@@ -474,7 +474,7 @@ def run_gumbel(
     gumbel_scale: float,
     params: np.ndarray,
     two_player: bool,
-    num_threads: int = 1,
+    num_threads: int,
 ) -> SearchOutput:
     """:func:`gumbel_muzero_policy` with its settings already validated (as :class:`SearchConfig` does once, at
     construction), ``params`` from :func:`gumbel_params`; the root, mask and tree size are checked here."""

@@ -85,7 +85,7 @@ def run_search(
     max_depth: int,
     discount_sign: float,
     update_bounds: bool,
-    num_threads: int = 1,
+    num_threads: int,
 ) -> Tree:
     """Run ``num_simulations`` batched simulations on a tree whose roots are already set up.
 
