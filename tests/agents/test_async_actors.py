@@ -171,8 +171,10 @@ def test_async_needs_a_compilable_network_and_picklable_envs():
 
 def test_compile_unroll_falls_back_to_eager_off_cuda():
     assert unroll_function(True, th.device("cpu")) is unroll
-    eager = MuZero("MlpPolicy", make_corridor(LENGTH), seed=1, **dict(TINY, learning_starts=32)).learn(80)
-    fallback = MuZero("MlpPolicy", make_corridor(LENGTH), seed=1, compile_unroll=True, **dict(TINY, learning_starts=32))
+    # device="cpu": on a CUDA machine the default device is the GPU, where compile_unroll does compile.
+    settings = dict(TINY, learning_starts=32, device="cpu")
+    eager = MuZero("MlpPolicy", make_corridor(LENGTH), seed=1, **settings).learn(80)
+    fallback = MuZero("MlpPolicy", make_corridor(LENGTH), seed=1, compile_unroll=True, **settings)
     fallback.learn(80)
     assert eager._n_updates == fallback._n_updates > 0
     assert th.equal(_weights(eager), _weights(fallback))
@@ -180,7 +182,8 @@ def test_compile_unroll_falls_back_to_eager_off_cuda():
 
 @pytest.mark.skipif(not th.cuda.is_available(), reason="needs CUDA")
 def test_compiled_unroll_on_cuda_matches_eager():
-    model = MuZero("MlpPolicy", make_corridor(LENGTH), seed=0, device="cuda", **TINY)
+    with pytest.warns(UserWarning, match="MlpPolicy on CUDA"):
+        model = MuZero("MlpPolicy", make_corridor(LENGTH), seed=0, device="cuda", **TINY)
     network = model.policy.network
     observation = th.rand(8, LENGTH, device="cuda")
     actions = th.randint(0, 2, (8, 5), device="cuda")
