@@ -125,6 +125,7 @@ def _check_observation_space(observation_space: spaces.Space, policy_class: type
         raise ValueError(f"CnnPolicy needs image observations [C, H, W]; got {observation_space}: use MlpPolicy")
     if (
         issubclass(policy_class, CnnPolicy)
+        and isinstance(observation_space, spaces.Box)  # (guaranteed above; spelled out for the type checker)
         and not is_image_space(observation_space)
         and np.argmin(observation_space.shape) != 0
     ):
