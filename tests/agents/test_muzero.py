@@ -216,6 +216,17 @@ def test_unembeddable_observation_spaces_are_named():
         MuZero("CnnPolicy", make_corridor(LENGTH))
 
 
+def test_cnn_policy_refuses_channel_last_planes():
+    # Minipacman's binary planes are [H, W, C] = [15, 19, 6] with high 1: SB3 transposes only uint8 0-255
+    # images, so the conv network would read 15 channels of 19 x 6 images without this check.
+    from gym_planning.envs import MinipacmanEnv
+
+    with pytest.raises(ValueError, match="channel-last"):
+        MuZero("CnnPolicy", MinipacmanEnv(observation_type="planes"))
+    model = MuZero("CnnPolicy", MinipacmanEnv(observation_type="rgb"), num_simulations=2)  # SB3 transposes RGB
+    assert model.observation_space.shape == (3, 15, 19)
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

@@ -24,6 +24,7 @@ from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm, maybe_make_env
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.save_util import load_from_pkl, save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import safe_mean
@@ -122,6 +123,19 @@ def _check_observation_space(observation_space: spaces.Space, policy_class: type
         isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 3
     ):
         raise ValueError(f"CnnPolicy needs image observations [C, H, W]; got {observation_space}: use MlpPolicy")
+    if (
+        issubclass(policy_class, CnnPolicy)
+        and isinstance(observation_space, spaces.Box)  # (guaranteed above; spelled out for the type checker)
+        and not is_image_space(observation_space)
+        and np.argmin(observation_space.shape) != 0
+    ):
+        # SB3 moves the channels first only for uint8 0-255 images; other channel-last boxes (binary planes) would
+        # reach the conv network with their rows taken for channels.
+        raise ValueError(
+            f"CnnPolicy needs channel-first observations [C, H, W]; got {observation_space}, which looks channel-last "
+            "(its smallest axis is not the first): move the channels first with an ObservationWrapper, or use "
+            "uint8 0-255 images (e.g. Minipacman's observation_type='rgb'), which SB3 transposes itself"
+        )
 
 
 def unroll_function(compile_unroll: bool, device: th.device) -> Callable[..., tuple[th.Tensor, th.Tensor, th.Tensor]]:
