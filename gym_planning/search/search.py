@@ -95,10 +95,9 @@ def run_search(
     model's trees in that many parts in parallel (:func:`parallel_parts`); a Python model is always searched
     in one thread. Raises ``ValueError`` on a model output with NaN/inf or an overflow of the search's values.
     """
-    # The kernels called from Python take the record's fields as a plain tuple and rebuild the record inside:
-    # Numba types a plain tuple about 3 µs faster per call than a NamedTuple, whose type key spells out
-    # every field name (tree.TreeArrays).
-    fields = tuple(tree.arrays)
+    # The kernels called from Python take the record's fields as a plain tuple and rebuild the record inside
+    # (Tree.fields).
+    fields = tree.fields
     settings = (policy, params, considered_table, num_considered, max_depth)
     if isinstance(recurrent_fn, JitRecurrentFn):
         model_address, model_params = compiled_model(recurrent_fn, store.data)
