@@ -17,6 +17,7 @@ import numpy as np
 from numba import njit, prange
 
 from gym_planning.search.base import RecurrentFn
+from gym_planning.search.borrowed import borrowed, borrowed_trees
 from gym_planning.search.checks import check_child_mask, check_recurrent_output, to_numpy, unpack_recurrent_result
 from gym_planning.search.compiled_model import JitRecurrentFn, call_model, compiled_model
 from gym_planning.search.embeddings import EmbeddingStore
@@ -162,8 +163,8 @@ def _select_and_pack(fields, rule, params, considered_table, num_considered, max
                      model_slots, model_actions):  # fmt: skip
     """:func:`select`, then the K trees whose walks expand packed into the first K entries of ``rows`` (tree
     index), ``model_slots`` (the parent's embedding slot) and ``model_actions``. Returns K, or -1 on overflow.
-    ``fields``: the :class:`TreeArrays` record as a plain tuple."""
-    arrays = TreeArrays(*fields)
+    ``fields``: the :class:`TreeArrays` record as a plain tuple (borrowed: the caller holds it)."""
+    arrays = borrowed_trees(TreeArrays(*fields))
     if select(arrays, rule, params, considered_table, num_considered, max_depth, parent, action, expand, scratch):
         return -1
     embedding_slots = arrays.embedding_slots
@@ -187,7 +188,7 @@ def _finish_and_select(fields, rule, params, considered_table, num_considered, m
     Returns the next K (0 after the last simulation), ``-code`` for an error of the model's outputs or of
     the backup, or ``_SELECT_OVERFLOW``. ``fields``: the :class:`TreeArrays` record as a plain tuple.
     """
-    arrays = TreeArrays(*fields)
+    arrays = borrowed_trees(TreeArrays(*fields))
     for k in range(count):
         b = rows[k]
         full_reward[b], full_discount[b], full_value[b] = reward[k], discount[k], value[k]
@@ -284,6 +285,9 @@ def _rows(arrays, start, stop):
 def _search_rows(arrays, rule, params, considered_table, num_considered, max_depth, discount_sign, update_bounds,
                  model_address, model_params, store, num_simulations):  # fmt: skip
     """All simulations of the trees in ``arrays`` (a :class:`TreeArrays` record), for :func:`_search_compiled`."""
+    # The arguments, borrowed (no reference counts: an atomic operation per array per node of every walk).
+    arrays, params, considered_table = borrowed_trees(arrays), borrowed(params), borrowed(considered_table)
+    num_considered, model_params, store = borrowed(num_considered), borrowed(model_params), borrowed(store)
     batch_size, num_actions = arrays.root_gumbel.shape
     parent = np.zeros(batch_size, np.int32)
     action = np.zeros(batch_size, np.int64)
