@@ -24,7 +24,7 @@ from gym_planning.search.embeddings import EmbeddingStore
 from gym_planning.search.simulation import GUMBEL, LOGITS_ERROR, MUZERO, OVERFLOW, finish_simulation, select
 from gym_planning.search.tree import Tree, TreeArrays
 
-__all__ = ["GUMBEL", "MUZERO", "OVERFLOW", "overflow_message", "run_search", "to_numpy"]
+__all__ = ["GUMBEL", "MUZERO", "OVERFLOW", "compiled_search_error", "overflow_message", "run_search", "to_numpy"]
 
 # Names of the model outputs in the kernels' error codes (simulation.REWARD_ERROR ...).
 _OUTPUT_FIELDS = {1: "reward", 2: "discount", 3: "value", 4: "prior_logits"}
@@ -37,6 +37,12 @@ def overflow_message(simulation: int) -> str:
         "or the search settings are too large in magnitude (backed-up values, Q or sigma reached NaN/inf); "
         "scale rewards and values down (e.g. to [-1e6, 1e6]) and keep discounts in [0, 1]"
     )
+
+
+def compiled_search_error(code: int, num_simulations: int) -> ValueError:
+    """The error for a nonzero result of the compiled loop (``code * (num_simulations + 1) + simulation``)."""
+    code, simulation = divmod(code, num_simulations + 1)
+    return _error(code, simulation, "the jitted model")
 
 
 def _error(code: int, simulation: int, model: str) -> ValueError:
@@ -108,10 +114,9 @@ def run_search(
             _passive_omp_threads()
             code = _search_compiled_parallel(fields, *settings, *model, parts)
         else:
-            code = _search_compiled(fields, *settings, *model)
+            code = search_compiled(fields, *settings, *model)
         if code:
-            code, simulation = divmod(code, num_simulations + 1)
-            raise _error(code, simulation, "the jitted model")
+            raise compiled_search_error(code, num_simulations)
         return tree
     batch_size, num_actions = tree.root_gumbel.shape
     b = _Buffers(batch_size, num_actions)
@@ -233,7 +238,7 @@ def parallel_parts(batch_size: int, num_threads: int) -> int:
 
 
 @njit(cache=True, error_model="numpy")
-def _search_compiled(fields, rule, params, considered_table, num_considered, max_depth, discount_sign, update_bounds,
+def search_compiled(fields, rule, params, considered_table, num_considered, max_depth, discount_sign, update_bounds,
                      model_address, model_params, store, num_simulations):  # fmt: skip
     """:func:`run_search`'s loop with a Numba model (the C function at ``model_address``) compiled in.
 
@@ -247,11 +252,11 @@ def _search_compiled(fields, rule, params, considered_table, num_considered, max
 @njit(cache=True, parallel=True, error_model="numpy")
 def _search_compiled_parallel(fields, rule, params, considered_table, num_considered, max_depth, discount_sign,
                               update_bounds, model_address, model_params, store, num_simulations, num_parts):  # fmt: skip
-    """:func:`_search_compiled` with the trees split into ``num_parts`` parts searched in parallel, each with all
+    """:func:`search_compiled` with the trees split into ``num_parts`` parts searched in parallel, each with all
     its simulations (one parallel region per search: its threads start once). The trees are independent and
     a row-wise model gives each row the same outputs in any batch, so the trees are those of one thread; the
     model must be safe to call from several threads (a JitRecurrentFn that only reads its params is).
-    Returns the error of the earliest simulation that failed, as :func:`_search_compiled`.
+    Returns the error of the earliest simulation that failed, as :func:`search_compiled`.
     """
     arrays = TreeArrays(*fields)
     batch_size = arrays.root_gumbel.shape[0]
@@ -284,7 +289,7 @@ def _rows(arrays, start, stop):
 @njit(cache=True, error_model="numpy")
 def _search_rows(arrays, rule, params, considered_table, num_considered, max_depth, discount_sign, update_bounds,
                  model_address, model_params, store, num_simulations):  # fmt: skip
-    """All simulations of the trees in ``arrays`` (a :class:`TreeArrays` record), for :func:`_search_compiled`."""
+    """All simulations of the trees in ``arrays`` (a :class:`TreeArrays` record), for :func:`search_compiled`."""
     # The arguments, borrowed (no reference counts: an atomic operation per array per node of every walk).
     arrays, params, considered_table = borrowed_trees(arrays), borrowed(params), borrowed(considered_table)
     num_considered, model_params, store = borrowed(num_considered), borrowed(model_params), borrowed(store)
