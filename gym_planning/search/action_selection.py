@@ -87,6 +87,24 @@ def gumbel_interior_action(edge_floats, edge_ints, edge_legal, b, node, sigma, s
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def prior_action(edge_floats, edge_legal, b, node):
+    """``argmax_a P(a)`` over legal actions at node ``node`` of tree ``b`` (the prior probabilities), ties to the
+    lowest index: :func:`gumbel_interior_action` at a node none of whose children has been visited, where
+    ``sigma`` is 0 when Q is rescaled (every completed Q is the same stand-in value), so that
+    ``pi' = softmax(logits + 0)`` is the stored prior, bit for bit (the same exps, sum and divisions), and no
+    visit term differs. One pass instead of the six of the completed Q and the interior rule; the last node of
+    nearly every walk is such a node.
+    """
+    best_action = -1
+    best_score = -np.inf
+    for a in range(edge_floats.shape[3]):
+        if edge_legal[b, node, a] and (best_action < 0 or edge_floats[b, node, PROB, a] > best_score):
+            best_action = a
+            best_score = edge_floats[b, node, PROB, a]
+    return best_action
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def gumbel_root_action(edge_floats, edge_ints, edge_legal, root_gumbel, b, sigma, considered_visit):
     """Gumbel MuZero's root rule at the root (node 0) of tree ``b``: among legal actions with exactly
     ``considered_visit`` visits (Sequential Halving), ``argmax_a g(a) + logits(a) + sigma(q̂(a))`` with the

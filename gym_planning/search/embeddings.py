@@ -59,9 +59,13 @@ class EmbeddingStore:
         ``b * nodes_per_tree`` (where the search's trees keep their roots), written with one strided slice
         instead of a gather of slots. ``data``: as in the constructor."""
         store = cls(root_embedding, num_trees * nodes_per_tree, data=data)
-        rows = slice(0, num_trees * nodes_per_tree, nodes_per_tree)
-        store.data[rows] = root_embedding if store._kind == "array" else list(root_embedding)
+        store.set_roots(root_embedding, nodes_per_tree)
         return store
+
+    def set_roots(self, root_embedding: Any, nodes_per_tree: int) -> None:
+        """Write root ``b``'s embedding to slot ``b * nodes_per_tree`` (one strided slice)."""
+        rows = slice(0, len(root_embedding) * nodes_per_tree, nodes_per_tree)
+        self.data[rows] = root_embedding if self._kind == "array" else list(root_embedding)
 
     def gather(self, slots: np.ndarray) -> Any:
         """Embeddings at ``slots`` (``[B]`` int64), in the store's container type."""

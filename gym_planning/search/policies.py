@@ -6,6 +6,7 @@ turns the trees into an action, a policy target and a root value.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
@@ -13,13 +14,13 @@ import numpy as np
 from numba import njit
 
 from gym_planning.search.action_selection import LOW_LOGIT
-from gym_planning.search.arena import carve
+from gym_planning.search.arena import carve, reuse
 from gym_planning.search.base import RecurrentFn, RootOutput, SearchOutput
 from gym_planning.search.checks import check_root, integer_setting, setting, value_bounds_setting
-from gym_planning.search.compiled_model import JitRecurrentFn
+from gym_planning.search.compiled_model import JitRecurrentFn, compiled_model
 from gym_planning.search.embeddings import EmbeddingStore
 from gym_planning.search.qtransforms import MASKED_LOGIT, set_prior_probabilities, softmax
-from gym_planning.search.search import overflow_message, run_search
+from gym_planning.search.search import compiled_search_error, overflow_message, parallel_parts, run_search, search_compiled
 from gym_planning.search.seq_halving import considered_visits_table
 from gym_planning.search.simulation import GUMBEL, MUZERO, gumbel_completed_q
 from gym_planning.search.tree import (
@@ -53,17 +54,28 @@ def _as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
 
 def _new_tree(root: RootOutput, batch_size: int, num_actions: int, num_simulations: int, max_depth: int | None):
     """Trees with their contents undefined (the policy's start kernel fills them) and the embedding store
-    holding the root embeddings at the roots' slots (``b * N``, as :func:`_set_roots` assigns them). A numpy
-    store is carved from the same pooled buffer as the trees (one pool call per search, not two)."""
+    holding the root embeddings at the roots' slots (``b * N``, as :func:`_set_roots` assigns them). With a numpy
+    embedding both come from a workspace reused once the caller has dropped every part of it
+    (:func:`~gym_planning.search.arena.reuse`), so a search builds no array objects for them."""
     num_nodes = max_tree_nodes(num_simulations, num_actions, max_depth)
-    shapes, dtypes = tree_shapes(batch_size, num_nodes, num_actions), TREE_DTYPES
-    embedding, store_data = root.embedding, None
+    embedding = root.embedding
     if isinstance(embedding, np.ndarray) and not embedding.dtype.hasobject:
-        *fields, store_data = carve((*shapes, (batch_size * num_nodes, *embedding.shape[1:])), (*dtypes, embedding.dtype))
-    else:
-        fields = carve(shapes, dtypes)
+        key = (batch_size, num_nodes, num_actions, embedding.shape[1:], embedding.dtype)
+        tree, store = reuse(key, functools.partial(_workspace, *key))
+        store.set_roots(embedding, num_nodes)
+        return tree, store
+    tree = Tree.of_arrays(TreeArrays(*carve(tree_shapes(batch_size, num_nodes, num_actions), TREE_DTYPES)))
+    return tree, EmbeddingStore.for_trees(embedding, batch_size, num_nodes)
+
+
+def _workspace(batch_size: int, num_nodes: int, num_actions: int, embedding_shape: tuple[int, ...], dtype: np.dtype):
+    """A search's trees and numpy embedding store ``[B * N, ...]`` carved from one buffer of their own, and every
+    object in them that a caller can keep (:func:`~gym_planning.search.arena.reuse`'s ``build``)."""
+    shapes = (*tree_shapes(batch_size, num_nodes, num_actions), (batch_size * num_nodes, *embedding_shape))
+    *fields, data = carve(shapes, (*TREE_DTYPES, dtype), pooled=False)
     tree = Tree.of_arrays(TreeArrays(*fields))
-    return tree, EmbeddingStore.for_trees(embedding, batch_size, num_nodes, data=store_data)
+    store = EmbeddingStore(data, len(data), data=data)
+    return (tree, store), (tree, store, data, data.base, *vars(tree).values())
 
 
 @njit(cache=True)
@@ -275,30 +287,55 @@ def run_muzero(
         noise, noise_is_gamma = _dirichlet_noise(rng, dirichlet_alpha, batch_size, num_actions)
     tree, store = _new_tree(root, batch_size, num_actions, num_simulations, max_depth)
     low, high = (1.0, 0.0) if value_bounds is None else value_bounds  # low > high: bounds tracked over the tree
-    _start_muzero_trees(tuple(tree.arrays), logits, value, legal, noise, noise_is_gamma, dirichlet_fraction, low, high)
-    run_search(
-        tree,
-        store,
-        recurrent_fn,
-        num_simulations,
-        policy=MUZERO,
-        params=params,
-        considered_table=_NO_CONSIDERED_TABLE,
-        num_considered=np.zeros(batch_size, np.int64),
-        max_depth=num_simulations + 1 if max_depth is None else int(max_depth),
-        discount_sign=-1.0 if two_player else 1.0,
-        update_bounds=value_bounds is None,
-        num_threads=num_threads,
-    )
-    _warn_if_deep(tree, num_simulations, max_depth)
+    start = (tree.fields, logits, value, legal, noise, noise_is_gamma, dirichlet_fraction, low, high)
+    search_depth = num_simulations + 1 if max_depth is None else int(max_depth)
+    discount_sign, num_considered = -1.0 if two_player else 1.0, np.zeros(batch_size, np.int64)
     action = np.empty(batch_size, np.int64)
     visit_probs = np.empty((batch_size, num_actions), np.float32)
     root_value = np.empty(batch_size, np.float32)
+    if isinstance(recurrent_fn, JitRecurrentFn) and parallel_parts(batch_size, num_threads) == 1:
+        # A compiled model on one thread: start, search and results in one kernel call (each call from Python
+        # costs microseconds of argument unboxing, and a search at batch 1 is about a hundred). The action
+        # draws come before the search instead of after it: a compiled model draws nothing, so they are the same.
+        model_address, model_params = compiled_model(recurrent_fn, store.data)
+        code = _muzero_compiled(*start, params, _NO_CONSIDERED_TABLE, num_considered, search_depth, discount_sign,
+                                value_bounds is None, model_address, model_params, store.data, num_simulations, temperature,
+                                rng.random(batch_size), action, visit_probs, root_value)  # fmt: skip
+        if code > 0:
+            raise compiled_search_error(code, num_simulations)
+        _warn_if_deep(tree, num_simulations, max_depth)
+        if code < 0:
+            raise _root_value_error(tree)
+        return SearchOutput(action, visit_probs, root_value, tree)
+    _start_muzero_trees(*start)
+    run_search(tree, store, recurrent_fn, num_simulations, policy=MUZERO, params=params,
+               considered_table=_NO_CONSIDERED_TABLE, num_considered=num_considered, max_depth=search_depth,
+               discount_sign=discount_sign, update_bounds=value_bounds is None, num_threads=num_threads)  # fmt: skip
+    _warn_if_deep(tree, num_simulations, max_depth)
     arrays = tree.arrays
     if not _muzero_outputs(arrays.edge_floats, arrays.edge_ints, arrays.node_values, legal, temperature, rng.random(batch_size),
                            action, visit_probs, root_value):  # fmt: skip
         raise _root_value_error(tree)
     return SearchOutput(action, visit_probs, root_value, tree)
+
+
+@njit(cache=True, error_model="numpy")
+def _muzero_compiled(fields, logits, value, legal, noise, noise_is_gamma, fraction, value_low, value_high, params,
+                     considered_table, num_considered, max_depth, discount_sign, update_bounds, model_address, model_params,
+                     store, num_simulations, temperature, uniforms, action, visit_probs, root_value):  # fmt: skip
+    """:func:`_start_muzero_trees`, the compiled search (:func:`~gym_planning.search.search.search_compiled`) and
+    :func:`_muzero_outputs` in one kernel call. Returns 0, the search's error code (> 0), or -1 when a root
+    value does not fit float32."""
+    _start_muzero_trees(fields, logits, value, legal, noise, noise_is_gamma, fraction, value_low, value_high)
+    code = search_compiled(fields, MUZERO, params, considered_table, num_considered, max_depth, discount_sign,
+                            update_bounds, model_address, model_params, store, num_simulations)  # fmt: skip
+    if code:
+        return code
+    arrays = TreeArrays(*fields)
+    if not _muzero_outputs(arrays.edge_floats, arrays.edge_ints, arrays.node_values, legal, temperature, uniforms, action,
+                           visit_probs, root_value):  # fmt: skip
+        return -1
+    return 0
 
 
 # MuZero's search reads no Sequential Halving table and the start kernel no noise when there is none.
@@ -483,7 +520,7 @@ def run_gumbel(
     batch_size, num_actions = logits.shape
     tree, store = _new_tree(root, batch_size, num_actions, num_simulations, max_depth)
     gumbel = gumbel_scale * rng.gumbel(size=(batch_size, num_actions))
-    root_logits = _start_gumbel_trees(tuple(tree.arrays), logits, value, legal, gumbel)
+    root_logits = _start_gumbel_trees(tree.fields, logits, value, legal, gumbel)
     # Rows of the Sequential Halving table above the number of actions are never read: build only those used.
     max_considered = min(max_num_considered_actions, num_actions)
     num_considered = np.minimum(max_considered, legal.sum(axis=1)).astype(np.int64)
@@ -504,7 +541,7 @@ def run_gumbel(
     action = np.empty(batch_size, np.int64)
     weights = np.empty((batch_size, num_actions), np.float32)
     root_value = np.empty(batch_size, np.float32)
-    code = _gumbel_outputs(tuple(tree.arrays), params, root_logits, legal, action, weights, root_value)
+    code = _gumbel_outputs(tree.fields, params, root_logits, legal, action, weights, root_value)
     if code == _OUTPUTS_OVERFLOW:
         raise ValueError(overflow_message(num_simulations - 1))
     _warn_if_deep(tree, num_simulations, max_depth)

@@ -71,18 +71,23 @@ def completed_by_mix_value(edge_floats, edge_ints, b, node, raw_value, value_sca
     finite), or without ``use_mixed_value`` the node's raw model value; then optional min-max rescaling to
     [0, 1] over the node's actions; then scaling by ``(maxvisit_init + max N) * value_scale``.
 
-    Returns False when a result is NaN or infinite (an overflow). Four passes over the actions: this runs at
-    every Gumbel node of every simulation.
+    Returns False when a result is NaN or infinite (an overflow). Two passes over the actions (three with the
+    mixed value): this runs at every Gumbel node of every simulation. The bounds of the completed Q are those of
+    the visited children's Q and, when a child is unvisited, of the stand-in value: min and max are exact, so
+    these are the bounds of the completed row without a pass over it.
     """
     num_actions = out.shape[0]
-    sum_visits, max_visit, sum_probs = 0, 0, 0.0
+    sum_visits, max_visit, num_visited, sum_probs = 0, 0, 0, 0.0
+    low, high = np.inf, -np.inf
     for a in range(num_actions):
         visits = edge_ints[b, node, VISITS, a]
         sum_visits += visits
         max_visit = max(max_visit, visits)
-        if visits > 0:
-            sum_probs += max(TINY, edge_floats[b, node, PROB, a])
         out[a] = edge_floats[b, node, REWARD, a] + edge_floats[b, node, DISCOUNT, a] * edge_floats[b, node, VALUE, a]
+        if visits > 0:
+            num_visited += 1
+            sum_probs += max(TINY, edge_floats[b, node, PROB, a])
+            low, high = min(low, out[a]), max(high, out[a])
     value = raw_value
     if use_mixed_value:
         weighted_q = 0.0
@@ -90,15 +95,13 @@ def completed_by_mix_value(edge_floats, edge_ints, b, node, raw_value, value_sca
             if edge_ints[b, node, VISITS, a] > 0:
                 weighted_q += max(TINY, edge_floats[b, node, PROB, a]) * out[a] / sum_probs
         value = (raw_value + sum_visits * weighted_q) / (sum_visits + 1.0)
-    low, high = np.inf, -np.inf
-    for a in range(num_actions):
-        if edge_ints[b, node, VISITS, a] == 0:
-            out[a] = value
-        low, high = min(low, out[a]), max(high, out[a])
+    if num_visited < num_actions:
+        low, high = min(low, value), max(high, value)
     span = max(high - low, EPSILON)
     scale = (maxvisit_init + max_visit) * value_scale
     finite = True
     for a in range(num_actions):
-        out[a] = scale * ((out[a] - low) / span if rescale_values else out[a])
+        q = out[a] if edge_ints[b, node, VISITS, a] > 0 else value
+        out[a] = scale * ((q - low) / span if rescale_values else q)
         finite = finite and np.isfinite(out[a])
     return finite

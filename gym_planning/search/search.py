@@ -17,13 +17,14 @@ import numpy as np
 from numba import njit, prange
 
 from gym_planning.search.base import RecurrentFn
+from gym_planning.search.borrowed import borrowed, borrowed_trees
 from gym_planning.search.checks import check_child_mask, check_recurrent_output, to_numpy, unpack_recurrent_result
 from gym_planning.search.compiled_model import JitRecurrentFn, call_model, compiled_model
 from gym_planning.search.embeddings import EmbeddingStore
 from gym_planning.search.simulation import GUMBEL, LOGITS_ERROR, MUZERO, OVERFLOW, finish_simulation, select
 from gym_planning.search.tree import Tree, TreeArrays
 
-__all__ = ["GUMBEL", "MUZERO", "OVERFLOW", "overflow_message", "run_search", "to_numpy"]
+__all__ = ["GUMBEL", "MUZERO", "OVERFLOW", "compiled_search_error", "overflow_message", "run_search", "to_numpy"]
 
 # Names of the model outputs in the kernels' error codes (simulation.REWARD_ERROR ...).
 _OUTPUT_FIELDS = {1: "reward", 2: "discount", 3: "value", 4: "prior_logits"}
@@ -36,6 +37,12 @@ def overflow_message(simulation: int) -> str:
         "or the search settings are too large in magnitude (backed-up values, Q or sigma reached NaN/inf); "
         "scale rewards and values down (e.g. to [-1e6, 1e6]) and keep discounts in [0, 1]"
     )
+
+
+def compiled_search_error(code: int, num_simulations: int) -> ValueError:
+    """The error for a nonzero result of the compiled loop (``code * (num_simulations + 1) + simulation``)."""
+    code, simulation = divmod(code, num_simulations + 1)
+    return _error(code, simulation, "the jitted model")
 
 
 def _error(code: int, simulation: int, model: str) -> ValueError:
@@ -95,10 +102,9 @@ def run_search(
     model's trees in that many parts in parallel (:func:`parallel_parts`); a Python model is always searched
     in one thread. Raises ``ValueError`` on a model output with NaN/inf or an overflow of the search's values.
     """
-    # The kernels called from Python take the record's fields as a plain tuple and rebuild the record inside:
-    # Numba types a plain tuple about 3 µs faster per call than a NamedTuple, whose type key spells out
-    # every field name (tree.TreeArrays).
-    fields = tuple(tree.arrays)
+    # The kernels called from Python take the record's fields as a plain tuple and rebuild the record inside
+    # (Tree.fields).
+    fields = tree.fields
     settings = (policy, params, considered_table, num_considered, max_depth)
     if isinstance(recurrent_fn, JitRecurrentFn):
         model_address, model_params = compiled_model(recurrent_fn, store.data)
@@ -108,10 +114,9 @@ def run_search(
             _passive_omp_threads()
             code = _search_compiled_parallel(fields, *settings, *model, parts)
         else:
-            code = _search_compiled(fields, *settings, *model)
+            code = search_compiled(fields, *settings, *model)
         if code:
-            code, simulation = divmod(code, num_simulations + 1)
-            raise _error(code, simulation, "the jitted model")
+            raise compiled_search_error(code, num_simulations)
         return tree
     batch_size, num_actions = tree.root_gumbel.shape
     b = _Buffers(batch_size, num_actions)
@@ -163,8 +168,8 @@ def _select_and_pack(fields, rule, params, considered_table, num_considered, max
                      model_slots, model_actions):  # fmt: skip
     """:func:`select`, then the K trees whose walks expand packed into the first K entries of ``rows`` (tree
     index), ``model_slots`` (the parent's embedding slot) and ``model_actions``. Returns K, or -1 on overflow.
-    ``fields``: the :class:`TreeArrays` record as a plain tuple."""
-    arrays = TreeArrays(*fields)
+    ``fields``: the :class:`TreeArrays` record as a plain tuple (borrowed: the caller holds it)."""
+    arrays = borrowed_trees(TreeArrays(*fields))
     if select(arrays, rule, params, considered_table, num_considered, max_depth, parent, action, expand, scratch):
         return -1
     embedding_slots = arrays.embedding_slots
@@ -188,7 +193,7 @@ def _finish_and_select(fields, rule, params, considered_table, num_considered, m
     Returns the next K (0 after the last simulation), ``-code`` for an error of the model's outputs or of
     the backup, or ``_SELECT_OVERFLOW``. ``fields``: the :class:`TreeArrays` record as a plain tuple.
     """
-    arrays = TreeArrays(*fields)
+    arrays = borrowed_trees(TreeArrays(*fields))
     for k in range(count):
         b = rows[k]
         full_reward[b], full_discount[b], full_value[b] = reward[k], discount[k], value[k]
@@ -233,7 +238,7 @@ def parallel_parts(batch_size: int, num_threads: int) -> int:
 
 
 @njit(cache=True, error_model="numpy")
-def _search_compiled(fields, rule, params, considered_table, num_considered, max_depth, discount_sign, update_bounds,
+def search_compiled(fields, rule, params, considered_table, num_considered, max_depth, discount_sign, update_bounds,
                      model_address, model_params, store, num_simulations):  # fmt: skip
     """:func:`run_search`'s loop with a Numba model (the C function at ``model_address``) compiled in.
 
@@ -247,11 +252,11 @@ def _search_compiled(fields, rule, params, considered_table, num_considered, max
 @njit(cache=True, parallel=True, error_model="numpy")
 def _search_compiled_parallel(fields, rule, params, considered_table, num_considered, max_depth, discount_sign,
                               update_bounds, model_address, model_params, store, num_simulations, num_parts):  # fmt: skip
-    """:func:`_search_compiled` with the trees split into ``num_parts`` parts searched in parallel, each with all
+    """:func:`search_compiled` with the trees split into ``num_parts`` parts searched in parallel, each with all
     its simulations (one parallel region per search: its threads start once). The trees are independent and
     a row-wise model gives each row the same outputs in any batch, so the trees are those of one thread; the
     model must be safe to call from several threads (a JitRecurrentFn that only reads its params is).
-    Returns the error of the earliest simulation that failed, as :func:`_search_compiled`.
+    Returns the error of the earliest simulation that failed, as :func:`search_compiled`.
     """
     arrays = TreeArrays(*fields)
     batch_size = arrays.root_gumbel.shape[0]
@@ -284,7 +289,10 @@ def _rows(arrays, start, stop):
 @njit(cache=True, error_model="numpy")
 def _search_rows(arrays, rule, params, considered_table, num_considered, max_depth, discount_sign, update_bounds,
                  model_address, model_params, store, num_simulations):  # fmt: skip
-    """All simulations of the trees in ``arrays`` (a :class:`TreeArrays` record), for :func:`_search_compiled`."""
+    """All simulations of the trees in ``arrays`` (a :class:`TreeArrays` record), for :func:`search_compiled`."""
+    # The arguments, borrowed (no reference counts: an atomic operation per array per node of every walk).
+    arrays, params, considered_table = borrowed_trees(arrays), borrowed(params), borrowed(considered_table)
+    num_considered, model_params, store = borrowed(num_considered), borrowed(model_params), borrowed(store)
     batch_size, num_actions = arrays.root_gumbel.shape
     parent = np.zeros(batch_size, np.int32)
     action = np.zeros(batch_size, np.int64)

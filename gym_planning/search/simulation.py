@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from gym_planning.search.action_selection import gumbel_interior_action, gumbel_root_action, puct_action
+from gym_planning.search.action_selection import gumbel_interior_action, gumbel_root_action, prior_action, puct_action
 from gym_planning.search.qtransforms import completed_by_mix_value, set_prior_probabilities
 from gym_planning.search.tree import CHILD, DISCOUNT, LOGIT, REWARD, ROOT_INDEX, UNVISITED, VALUE, VISITS
 
@@ -59,6 +59,9 @@ def select(arrays, rule, params, considered_table, num_considered, max_depth, ou
     edge_floats, edge_ints, edge_legal = arrays.edge_floats, arrays.edge_ints, arrays.edge_legal
     node_visits, raw_values, bounds, gumbel = arrays.node_visits, arrays.raw_values, arrays.value_bounds, arrays.root_gumbel
     sigma, rule_scratch = scratch[0], scratch[1]
+    # At a node whose only visit is its expansion, Gumbel's sigma is 0 for every action when Q is rescaled (all
+    # completed Q are the node's value: scale * 0 / EPSILON), unless the scale itself overflows.
+    fresh_sigma_is_zero = params[P_RESCALE] > 0 and np.isfinite(params[P_MAXVISIT_INIT] * params[P_VALUE_SCALE])
     for b in range(node_visits.shape[0]):
         # The simulation index is the number of root visits so far (the root's expansion not counted).
         considered_visit = considered_table[num_considered[b], node_visits[b, ROOT_INDEX] - 1] if rule == GUMBEL else 0
@@ -68,6 +71,8 @@ def select(arrays, rule, params, considered_table, num_considered, max_depth, ou
             if rule == MUZERO:
                 action = puct_action(edge_floats, edge_ints, edge_legal, b, node, node_visits[b, node], bounds[b, 0],
                                      bounds[b, 1], params[P_PB_C_INIT], params[P_PB_C_BASE])  # fmt: skip
+            elif depth > 0 and node_visits[b, node] == 1 and fresh_sigma_is_zero:  # no child visited yet
+                action = prior_action(edge_floats, edge_legal, b, node)
             elif not gumbel_completed_q(edge_floats, edge_ints, b, node, raw_values[b, node], params, sigma):
                 action = -1
             elif depth == 0:

@@ -171,8 +171,9 @@ class Tree:
             value_bounds=arrays.value_bounds,
             root_gumbel=arrays.root_gumbel,
         )
-        # An attribute, not a dataclass field, so that Tree(**{fields}) still takes the named arrays alone.
+        # Attributes, not dataclass fields, so that Tree(**{fields}) still takes the named arrays alone.
         object.__setattr__(tree, "_arrays", arrays)
+        object.__setattr__(tree, "_fields", tuple(arrays))
         return tree
 
     @property
@@ -182,6 +183,14 @@ class Tree:
         if arrays is None:
             raise TypeError("this Tree was not made by Tree.allocate, so it has no kernel record; allocate it")
         return arrays
+
+    @property
+    def fields(self) -> tuple[np.ndarray, ...]:
+        """:attr:`arrays` as a plain tuple, as the kernels called from Python take it (Numba types a plain tuple
+        about 3 µs faster per call than a NamedTuple, whose type key spells out every field name)."""
+        if getattr(self, "_arrays", None) is None:
+            raise TypeError("this Tree was not made by Tree.allocate, so it has no kernel record; allocate it")
+        return self._fields  # type: ignore[attr-defined]
 
     @property
     def batch_size(self) -> int:

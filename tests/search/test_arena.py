@@ -1,4 +1,5 @@
-"""The search's memory pool: trees the caller still holds are never reused, dropped ones are."""
+"""The search's memory pool and workspaces: trees the caller still holds (or any array, view or record of them) are
+never reused, dropped ones are."""
 
 from __future__ import annotations
 
@@ -52,6 +53,30 @@ def test_a_view_kept_by_the_caller_keeps_its_buffer_busy() -> None:
     for _ in range(3):
         _search(muzero_policy, 7.0)
     np.testing.assert_array_equal(visits, kept)
+
+
+@pytest.mark.parametrize("policy", [muzero_policy, gumbel_muzero_policy])
+def test_a_dropped_workspace_is_reused_with_the_results_of_a_fresh_one(policy) -> None:
+    expected = _search(policy, 0.0)
+    expected_arrays = {f.name: getattr(expected.tree, f.name).copy() for f in dataclasses.fields(Tree)}
+    address = expected.tree.node_values.__array_interface__["data"][0]
+    del expected
+    _search(policy, 4.0)  # takes the dropped workspace, fills it with other values, drops it
+    again = _search(policy, 0.0)
+    assert again.tree.node_values.__array_interface__["data"][0] == address
+    for name, values in expected_arrays.items():
+        np.testing.assert_array_equal(getattr(again.tree, name), values, err_msg=name)
+
+
+@pytest.mark.parametrize("kept", ["node_visits", "children_visits", "arrays", "fields"])
+def test_any_part_of_a_tree_kept_by_the_caller_keeps_its_workspace_busy(kept: str) -> None:
+    part = getattr(_search(muzero_policy, 0.0).tree, kept)  # a field, a view field, the kernels' record, its tuple
+    arrays = list(part) if kept in ("arrays", "fields") else [part]
+    snapshot = [a.copy() for a in arrays]
+    for _ in range(3):
+        _search(muzero_policy, 7.0)
+    for array, values in zip(arrays, snapshot):
+        np.testing.assert_array_equal(array, values)
 
 
 def test_a_tree_built_by_hand_has_no_kernel_record() -> None:

@@ -97,3 +97,21 @@ def test_a_store_refuses_data_of_another_shape_or_dtype() -> None:
     rows = (root + np.arange(2)[:, None]).astype(np.float32)
     store = EmbeddingStore.for_trees(rows, 2, 4, data=np.empty((8, 3), np.float32))
     np.testing.assert_array_equal(store.data[[0, 4]], [[0, 0, 0], [1, 1, 1]])
+
+
+def test_a_borrowed_array_reads_and_writes_the_same_memory() -> None:
+    from numba import njit
+
+    from gym_planning.search.borrowed import borrowed
+
+    @njit
+    def double_through_borrowed(array):
+        view = borrowed(array)
+        for i in range(view.shape[0]):
+            for j in range(view.shape[1]):
+                view[i, j] *= 2.0
+        return view.sum()
+
+    array = np.arange(6.0).reshape(2, 3)
+    assert double_through_borrowed(array) == 30.0
+    np.testing.assert_array_equal(array, np.arange(6.0).reshape(2, 3) * 2)
