@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import json
 import os
 import platform
@@ -98,6 +99,14 @@ def _colours(game: str) -> tuple[tuple[str, str], tuple[str, str]]:
     """(keyword of the agent's side, value) for the first and the second player."""
     key = "agent_player" if game == "tictactoe" else "agent_colour"
     return ((key, "x"), (key, "o")) if game == "tictactoe" else ((key, "black"), (key, "white"))
+
+
+def set_simulations(model: MuZero, num_simulations: int) -> None:
+    """Search with ``num_simulations`` from now on. The searches read ``model.search_config`` (built from the
+    constructor's settings), so assigning ``model.num_simulations`` alone would change nothing: until 2026-11-30
+    this benchmark did just that, and its evaluations searched with the training setting (32 for tic-tac-toe)."""
+    model.num_simulations = num_simulations
+    model.search_config = dataclasses.replace(model.search_config, num_simulations=num_simulations)
 
 
 def play_games(model: MuZero, game: str, opponent: Any, side: tuple[str, str], num_games: int, seed: int) -> list[float]:
@@ -308,7 +317,7 @@ def main() -> None:
             model, curve = train(args.game, steps, seed, args.minutes, curve_every, args.curve_games, overrides)
             if args.save:
                 model.save(f"{args.save}-seed{seed}")
-        model.num_simulations = agent_sims
+        set_simulations(model, agent_sims)
         rows = evaluate(model, args.game, opponents, num_games, seed=100 + seed)
         results = {("agent", r["opponent"]): [] for r in rows}
         for r in rows:
