@@ -1,10 +1,12 @@
 """Two-player self-play: MuZero trains by playing both sides, then plays a ladder of fixed opponents.
 
-    python -m benchmarks.selfplay --game tictactoe [--steps N] [--seeds K] [--quick] [--json PATH]
+    python -m benchmarks.selfplay --game tictactoe [--steps N] [--seeds K] [--first-seed S] [--set KEY=VALUE] [--quick]
+    python -m benchmarks.selfplay --game tictactoe --set num_sampling_moves=3 --set dirichlet_alpha=1.0  # a variant
     python -m benchmarks.selfplay --game go [--steps N] [--minutes M] [--save PATH] [--load PATH] [--games G]
 
 Training: ``MuZero("MlpPolicy", <the env without an opponent>)`` (``two_player`` resolves to True from the
-env's ``num_players == 2``) with the settings in ``SETTINGS[game]``; learning-curve points (env steps, wall
+env's ``num_players == 2``) with the settings in ``SETTINGS[game]`` (``--set KEY=VALUE``: a MuZero keyword
+argument on top, repeatable; tic-tac-toe's are checked against its row of ``hyperparams/muzero.yml``); learning-curve points (env steps, wall
 seconds, process CPU seconds, score against the random player) every ``--curve-every`` steps.
 
 Evaluation (deterministic actions, no root noise; the agent searches its learned model with
@@ -30,6 +32,8 @@ Results go to ``runs/selfplay-<game>-<time>.json`` (or ``--json PATH``).
 from __future__ import annotations
 
 import argparse
+import ast
+import dataclasses
 import json
 import os
 import platform
@@ -95,6 +99,14 @@ def _colours(game: str) -> tuple[tuple[str, str], tuple[str, str]]:
     """(keyword of the agent's side, value) for the first and the second player."""
     key = "agent_player" if game == "tictactoe" else "agent_colour"
     return ((key, "x"), (key, "o")) if game == "tictactoe" else ((key, "black"), (key, "white"))
+
+
+def set_simulations(model: MuZero, num_simulations: int) -> None:
+    """Search with ``num_simulations`` from now on. The searches read ``model.search_config`` (built from the
+    constructor's settings), so assigning ``model.num_simulations`` alone would change nothing: until 2026-11-30
+    this benchmark did just that, and its evaluations searched with the training setting (32 for tic-tac-toe)."""
+    model.num_simulations = num_simulations
+    model.search_config = dataclasses.replace(model.search_config, num_simulations=num_simulations)
 
 
 def play_games(model: MuZero, game: str, opponent: Any, side: tuple[str, str], num_games: int, seed: int) -> list[float]:
@@ -201,8 +213,32 @@ def evaluate(model: MuZero, game: str, opponents: dict[str, Any], num_games: dic
     return rows
 
 
+def _parse_override(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` -> (key, the value as a Python literal, or the bare string)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"--set takes KEY=VALUE (a MuZero keyword argument); got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value  # a bare string such as search=gumbel
+
+
+def settings(game: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """MuZero's keyword arguments for ``game`` with ``overrides`` on top (tic-tac-toe's checked by the YAML loader)."""
+    if game == "tictactoe":
+        return load_hyperparams("muzero", "gym_planning/TicTacToe-v0", overrides).kwargs
+    return {**SETTINGS[game], **overrides}
+
+
 def train(
-    game: str, steps: int, seed: int, minutes: float | None, curve_every: int, curve_games: int
+    game: str,
+    steps: int,
+    seed: int,
+    minutes: float | None,
+    curve_every: int,
+    curve_games: int,
+    overrides: dict[str, Any] | None = None,
 ) -> tuple[MuZero, list[dict]]:
     """Self-play for ``steps`` env steps (or until ``minutes`` of wall time), with learning-curve points.
 
@@ -210,7 +246,7 @@ def train(
     random player and, for tic-tac-toe, the games the deterministic agent loses against every possible reply
     (:func:`never_loses`)."""
     venv = make_vec_env(_env_class(game), n_envs=N_ENVS[game], seed=seed)
-    model = MuZero("MlpPolicy", venv, seed=seed, **SETTINGS[game])
+    model = MuZero("MlpPolicy", venv, seed=seed, **settings(game, overrides or {}))
     assert model.two_player, "the env without an opponent must train by self-play"
     curve, wall, cpu = [], 0.0, 0.0
     random_opponent = ladder(game, [])["random"]
@@ -243,6 +279,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="env steps of self-play per seed (default per game)")
     parser.add_argument("--minutes", type=float, help="stop training after this much wall time (checked per curve point)")
     parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--first-seed", type=int, default=0, help="training seeds first-seed .. first-seed + seeds - 1")
+    parser.add_argument("--set", dest="overrides", action="append", type=_parse_override, default=[],
+                        help="MuZero keyword argument KEY=VALUE on top of the game's settings (repeatable)")  # fmt: skip
     parser.add_argument("--games", type=int, default=50, help="games per colour against each rung (MCTS-1024: a tenth)")
     parser.add_argument(
         "--agent-sims", type=int, default=None, help="agent's simulations at evaluation (default: tictactoe 64, go 100)"
@@ -263,21 +302,22 @@ def main() -> None:
     games = 4 if args.quick else args.games
     ladder_sims = [16] if args.quick and args.game == "go" else args.ladder
     opponents = ladder(args.game, ladder_sims)
+    overrides = dict(args.overrides)
     num_games = {name: max(2, games // 10) if name == "mcts-1024" else games for name in opponents}
     report: dict[str, Any] = dict(
-        game=args.game, steps=steps, settings={k: str(v) for k, v in SETTINGS[args.game].items()}, agent_sims=agent_sims,
+        game=args.game, steps=steps, settings={k: str(v) for k, v in settings(args.game, overrides).items()}, agent_sims=agent_sims,
         machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", date=time.strftime("%Y-%m-%d"),
         seeds=[],
     )  # fmt: skip
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         print(f"== {args.game}, seed {seed}", flush=True)
         if args.load:
             model, curve = MuZero.load(args.load, device="cpu"), []
         else:
-            model, curve = train(args.game, steps, seed, args.minutes, curve_every, args.curve_games)
+            model, curve = train(args.game, steps, seed, args.minutes, curve_every, args.curve_games, overrides)
             if args.save:
                 model.save(f"{args.save}-seed{seed}")
-        model.num_simulations = agent_sims
+        set_simulations(model, agent_sims)
         rows = evaluate(model, args.game, opponents, num_games, seed=100 + seed)
         results = {("agent", r["opponent"]): [] for r in rows}
         for r in rows:

@@ -76,6 +76,36 @@ def visit_temperature_schedule(progress_remaining: float) -> float:
     return 0.5 if progress_remaining > 0.25 else 0.25
 
 
+def _most_visited(output: SearchOutput) -> np.ndarray:
+    """``[B]`` the search's action at temperature 0: the most visited legal root action, ties broken by the
+    higher Q among visited actions, then by the lower index (as the search's own temperature-0 choice)."""
+    summary = output.tree.summary()
+    legal = output.tree.children_legal[:, 0]
+    visits = np.where(legal, summary.visit_counts, -1)
+    tied = visits == visits.max(axis=1, keepdims=True)
+    return np.where(tied, summary.qvalues, -np.inf).argmax(axis=1)
+
+
+def _check_num_sampling_moves(
+    num_sampling_moves: int | None, async_actors: int, search: str, search_at_train_time: bool
+) -> None:
+    """Refuse a per-move sampling schedule that would be ignored, naming the fix."""
+    if num_sampling_moves is None:
+        return
+    if isinstance(num_sampling_moves, bool) or not isinstance(num_sampling_moves, (int, np.integer)) or num_sampling_moves < 0:
+        raise ValueError(f"num_sampling_moves must be None (sample every move) or an integer >= 0; got {num_sampling_moves!r}")
+    if async_actors:
+        raise ValueError(
+            "num_sampling_moves is applied by the in-process actor only (the actor processes sample every move at "
+            "the temperature): use async_actors=0, or num_sampling_moves=None"
+        )
+    if search == "gumbel" and search_at_train_time:
+        raise ValueError(
+            "num_sampling_moves has no effect with search='gumbel' (Gumbel MuZero acts by the winner of Sequential "
+            "Halving, not by visit counts): use search='muzero', or num_sampling_moves=None"
+        )
+
+
 def _check_action_space(action_space: spaces.Space) -> None:
     if isinstance(action_space, spaces.Discrete):
         return
@@ -284,6 +314,10 @@ class MuZero(BaseAlgorithm):
         whose values bootstrap the n-step targets; 0 bootstraps with the latest network.
     :param temperature: visit-count temperature for acting (``search="muzero"``), a float or a schedule of
         the remaining progress; also the softmax temperature of the policy head when not searching.
+    :param num_sampling_moves: AlphaZero's per-move schedule: the first ``num_sampling_moves`` moves of each
+        episode (per env) are sampled at ``temperature``, later ones take the most visited action (the policy
+        head's argmax when not searching), as at temperature 0. None (default): ``temperature`` for every move.
+        Discrete actions, in-process acting (``async_actors=0``) and ``search="muzero"`` (or no search) only.
     :param replay_ratio: gradient steps per env step (summed over envs).
     :param learning_starts: env steps collected before training starts.
     :param batch_size: unroll samples per gradient step.
@@ -360,6 +394,7 @@ class MuZero(BaseAlgorithm):
         reanalyse_fraction: float = 0.25,
         target_update_interval: int = 100,
         temperature: float | Schedule = visit_temperature_schedule,
+        num_sampling_moves: int | None = None,
         replay_ratio: float = 0.25,
         learning_starts: int = 500,
         batch_size: int = 128,
@@ -410,6 +445,7 @@ class MuZero(BaseAlgorithm):
             actor_backend,
             reanalyse_workers,
         )
+        _check_num_sampling_moves(num_sampling_moves, async_actors, search, search_at_train_time)
         if max_depth is not None and (not isinstance(max_depth, (int, np.integer)) or max_depth < 1):
             raise ValueError(f"max_depth must be None or an integer >= 1; got {max_depth!r}")
         if priority_alpha < 0 or priority_beta < 0:
@@ -453,6 +489,11 @@ class MuZero(BaseAlgorithm):
         self.two_player = _resolve_two_player(two_player, self.env)
         if self.env is not None and self.is_box:  # (a load without an env sets the spaces later)
             _check_box_settings(num_samples, search_at_train_time, search_for_targets, async_actors, self.two_player)
+            if num_sampling_moves is not None:
+                raise ValueError(
+                    "num_sampling_moves picks the most visited of Discrete actions; Sampled MuZero's Box actions have "
+                    "no such choice: use num_sampling_moves=None (and a temperature schedule) for Box actions"
+                )
         if async_actors and self.two_player:
             raise ValueError(
                 "async_actors does not play two-player self-play yet (the actor process tracks no to_play): "
@@ -478,6 +519,9 @@ class MuZero(BaseAlgorithm):
                 stacklevel=2,
             )
         self.temperature = temperature
+        self.num_sampling_moves = num_sampling_moves
+        # Moves played in each env's current episode ([E] int64; counts for num_sampling_moves).
+        self._episode_moves: np.ndarray | None = None
         self.replay_ratio = replay_ratio
         self.learning_starts = learning_starts
         self.batch_size = batch_size
@@ -841,16 +885,26 @@ class MuZero(BaseAlgorithm):
         legal_mask = self._legal_masks()
         root = self._root(observation)
         temperature = self._current_temperature()
+        greedy = self._past_sampling_moves()
         if self.search_at_train_time:
             output = self._run_search(root, legal_mask, explore=True, temperature=temperature)
             targets = output.action_weights if self.search_for_targets else self._one_step_targets(root, legal_mask)
-            actions = output.action
+            actions = output.action if greedy is None else np.where(greedy, _most_visited(output), output.action)
         else:
             targets = self._policy_targets(root, legal_mask)
             actions = self._prior_actions(root, legal_mask, temperature)
+            if greedy is not None:
+                actions = np.where(greedy, self._prior_actions(root, legal_mask, 0.0), actions)
         if legal_mask is None:
             legal_mask = np.ones((len(actions), int(self.action_space.n)), np.bool_)
         return actions, targets, legal_mask
+
+    def _past_sampling_moves(self) -> np.ndarray | None:
+        """``[E]`` bool, True where the env's episode has played ``num_sampling_moves`` moves (act greedily there),
+        or None when every move is sampled at ``temperature``."""
+        if self.num_sampling_moves is None or self._episode_moves is None:
+            return None
+        return self._episode_moves >= self.num_sampling_moves
 
     def _collect_step(self, callback: BaseCallback, log_interval: int | None) -> bool:
         """Act in all envs once, store the step, update episode stats; False when a callback stops training."""
@@ -900,6 +954,8 @@ class MuZero(BaseAlgorithm):
         )
         if self.two_player:
             self._last_to_play = self._next_to_play(infos, dones)
+        if self._episode_moves is not None:
+            self._episode_moves = np.where(dones, 0, self._episode_moves + 1)
         self._update_info_buffer(infos, dones)
         self._last_obs = new_obs
         self._last_episode_starts = dones
@@ -929,6 +985,8 @@ class MuZero(BaseAlgorithm):
         if resets:
             self.replay_buffer.close_open_episodes(self._last_obs)
         result = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
+        if resets or self._episode_moves is None:
+            self._episode_moves = np.zeros(self.n_envs, np.int64)
         if resets:
             self._start_players(self.env.unwrapped.reset_infos)  # type: ignore[union-attr]
         return result
