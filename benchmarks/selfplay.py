@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import dataclasses
 import json
 import os
 import platform
@@ -102,11 +101,10 @@ def _colours(game: str) -> tuple[tuple[str, str], tuple[str, str]]:
 
 
 def set_simulations(model: MuZero, num_simulations: int) -> None:
-    """Search with ``num_simulations`` from now on. The searches read ``model.search_config`` (built from the
-    constructor's settings), so assigning ``model.num_simulations`` alone would change nothing: until 2026-11-30
-    this benchmark did just that, and its evaluations searched with the training setting (32 for tic-tac-toe)."""
+    """Search with ``num_simulations`` from now on. (Until 2026-11-30 MuZero built its search settings once, so
+    this assignment changed nothing and the evaluations searched with the training setting, 32 for tic-tac-toe;
+    ``MuZero.search_config`` now follows its attributes.)"""
     model.num_simulations = num_simulations
-    model.search_config = dataclasses.replace(model.search_config, num_simulations=num_simulations)
 
 
 def play_games(model: MuZero, game: str, opponent: Any, side: tuple[str, str], num_games: int, seed: int) -> list[float]:

@@ -290,3 +290,20 @@ def test_weight_decay_reaches_the_optimizer_beside_other_optimizer_kwargs():
     model = MuZero("MlpPolicy", make_corridor(LENGTH), weight_decay=0.5, policy_kwargs=dict(optimizer_kwargs=dict(eps=1e-5)))
     group = model.policy.optimizer.param_groups[0]
     assert group["weight_decay"] == 0.5 and group["eps"] == 1e-5 and group["fused"] is True
+
+
+def test_assigning_a_search_setting_changes_the_next_search():
+    model = MuZero("MlpPolicy", make_corridor(5), num_simulations=4, seed=0, device="cpu")
+    observation = model.get_env().reset()
+
+    def root_visits() -> int:
+        output = model._run_search(model._root(observation), None, explore=False, temperature=0.0)
+        return int(output.tree.summary().visit_counts.sum(axis=1)[0])
+
+    assert root_visits() == 4
+    model.num_simulations = 12
+    assert model.search_config.num_simulations == 12
+    assert root_visits() == 12
+    model.num_simulations = 0
+    with pytest.raises(ValueError, match="num_simulations"):
+        model.predict(observation)

@@ -559,7 +559,7 @@ class MuZero(BaseAlgorithm):
 
     # -- setup / persistence ------------------------------------------------------------------------
     def _setup_model(self) -> None:
-        self.search_config = self._make_search_config()
+        self._search_config_cache = (self._search_settings(), self._make_search_config())
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
         policy_kwargs = dict(self.policy_kwargs)
@@ -651,6 +651,7 @@ class MuZero(BaseAlgorithm):
         return [
             *super()._excluded_save_params(),
             "_compiled",
+            "_search_config_cache",
             "_unroll",
             "_reanalyser",
             "_trained_parameters",
@@ -757,6 +758,27 @@ class MuZero(BaseAlgorithm):
             return self._compiled.recurrent_fn
         # The torch root's embeddings are tensors, and the search passes back what the root made.
         return cast(RecurrentFn, self.policy.network.recurrent)
+
+    def _search_settings(self) -> tuple[Any, ...]:
+        return (
+            self.search,
+            self.num_simulations,
+            self.max_depth,
+            self.dirichlet_alpha,
+            self.dirichlet_fraction,
+            self.max_num_considered_actions,
+            self.two_player,
+        )
+
+    @property
+    def search_config(self) -> SearchConfig:
+        """The search settings, built from the attributes ``search``, ``num_simulations``, ``max_depth``,
+        ``dirichlet_alpha``, ``dirichlet_fraction``, ``max_num_considered_actions`` and ``two_player``, and rebuilt
+        (and checked) when one of them was assigned: ``model.num_simulations = 64`` changes the next search."""
+        settings = self._search_settings()
+        if self._search_config_cache[0] != settings:
+            self._search_config_cache = (settings, self._make_search_config())
+        return self._search_config_cache[1]
 
     def _make_search_config(self) -> SearchConfig:
         """The search settings (the constructor's keywords; the visit temperature is passed per search)."""
