@@ -400,7 +400,8 @@ def plot(records: list[Record], path: Path) -> None:
     print(f"learning curves written to {path}")
 
 
-def _parse_override(text: str) -> tuple[str, Any]:
+def parse_override(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` (an argparse type for ``--set``) -> (key, the value as a Python literal, or the bare string)."""
     key, sep, value = text.partition("=")
     if not sep or not key.isidentifier():
         raise argparse.ArgumentTypeError(f"--set takes KEY=VALUE (a MuZero keyword argument); got {text!r}")
@@ -432,7 +433,7 @@ def main() -> None:
                         help="env ids with settings in gym_planning/hyperparams/<algo>.yml")  # fmt: skip
     parser.add_argument("--device", default="auto", help="torch device for all agents")
     parser.add_argument("--fast-cpu", action="store_true", help="MuZero with FAST_CPU_SETTINGS (before any --set)")
-    parser.add_argument("--set", dest="overrides", action="append", type=_parse_override, default=[],
+    parser.add_argument("--set", dest="overrides", action="append", type=parse_override, default=[],
                         help="MuZero keyword argument KEY=VALUE (repeatable; n_envs=N sets its env count)")  # fmt: skip
     parser.add_argument("--stop-at-threshold", action="store_true", help="end each run at its first evaluation >= threshold")
     parser.add_argument("--in-process", action="store_true", help="train every run in this process")

@@ -32,7 +32,6 @@ Results go to ``runs/selfplay-<game>-<time>.json`` (or ``--json PATH``).
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import platform
@@ -44,6 +43,7 @@ import numpy as np
 import torch as th
 from stable_baselines3.common.env_util import make_vec_env
 
+from benchmarks.learning import parse_override
 from gym_planning.agents.muzero import MuZero
 from gym_planning.hyperparams import load_hyperparams
 
@@ -211,17 +211,6 @@ def evaluate(model: MuZero, game: str, opponents: dict[str, Any], num_games: dic
     return rows
 
 
-def _parse_override(text: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` -> (key, the value as a Python literal, or the bare string)."""
-    key, sep, value = text.partition("=")
-    if not sep or not key.isidentifier():
-        raise argparse.ArgumentTypeError(f"--set takes KEY=VALUE (a MuZero keyword argument); got {text!r}")
-    try:
-        return key, ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return key, value  # a bare string such as search=gumbel
-
-
 def settings(game: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """MuZero's keyword arguments for ``game`` with ``overrides`` on top (tic-tac-toe's checked by the YAML loader)."""
     if game == "tictactoe":
@@ -278,7 +267,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, help="stop training after this much wall time (checked per curve point)")
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--first-seed", type=int, default=0, help="training seeds first-seed .. first-seed + seeds - 1")
-    parser.add_argument("--set", dest="overrides", action="append", type=_parse_override, default=[],
+    parser.add_argument("--set", dest="overrides", action="append", type=parse_override, default=[],
                         help="MuZero keyword argument KEY=VALUE on top of the game's settings (repeatable)")  # fmt: skip
     parser.add_argument("--games", type=int, default=50, help="games per colour against each rung (MCTS-1024: a tenth)")
     parser.add_argument(
