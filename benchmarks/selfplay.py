@@ -100,13 +100,6 @@ def _colours(game: str) -> tuple[tuple[str, str], tuple[str, str]]:
     return ((key, "x"), (key, "o")) if game == "tictactoe" else ((key, "black"), (key, "white"))
 
 
-def set_simulations(model: MuZero, num_simulations: int) -> None:
-    """Search with ``num_simulations`` from now on. (Until 2026-11-30 MuZero built its search settings once, so
-    this assignment changed nothing and the evaluations searched with the training setting, 32 for tic-tac-toe;
-    ``MuZero.search_config`` now follows its attributes.)"""
-    model.num_simulations = num_simulations
-
-
 def play_games(model: MuZero, game: str, opponent: Any, side: tuple[str, str], num_games: int, seed: int) -> list[float]:
     """Outcomes for the agent (+1 win, 0 draw, -1 loss) of ``num_games`` games played side by side: one batched
     search per move for the games still running (the opponent replies inside each env's ``step``)."""
@@ -304,7 +297,7 @@ def main() -> None:
             model, curve = train(args.game, steps, seed, args.minutes, curve_every, args.curve_games, overrides)
             if args.save:
                 model.save(f"{args.save}-seed{seed}")
-        set_simulations(model, agent_sims)
+        model.num_simulations = agent_sims  # the next searches use it (MuZero.search_config follows it)
         rows = evaluate(model, args.game, opponents, num_games, seed=100 + seed)
         results = {("agent", r["opponent"]): [] for r in rows}
         for r in rows:

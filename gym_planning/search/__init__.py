@@ -9,7 +9,7 @@ from gym_planning.search.checks import to_numpy
 from gym_planning.search.compiled_model import JitRecurrentFn
 from gym_planning.search.config import SearchConfig, run_policy
 from gym_planning.search.embeddings import EmbeddingStore
-from gym_planning.search.policies import gumbel_muzero_policy, muzero_policy, root_completed_qvalues
+from gym_planning.search.policies import gumbel_muzero_policy, most_visited_action, muzero_policy, root_completed_qvalues
 from gym_planning.search.qtransforms import MASKED_LOGIT, softmax_rows
 from gym_planning.search.sampled import (
     SampledRecurrentFn,
@@ -49,6 +49,7 @@ __all__ = [
     "gaussian_candidates",
     "gumbel_completed_q",
     "gumbel_muzero_policy",
+    "most_visited_action",
     "muzero_policy",
     "root_completed_qvalues",
     "run_policy",

@@ -433,6 +433,16 @@ def _visit_count_action(visits, qvalues, legal, temperature, uniforms):
     return actions
 
 
+def most_visited_action(tree: Tree) -> np.ndarray:
+    """``[B]`` int64: the root action MuZero's search takes at temperature 0 (:func:`_visit_count_action`: the most
+    visited legal action; among equally visited ones the higher Q, then the lower index), e.g. to act greedily
+    after a search that sampled its action."""
+    visits = tree.children_visits[:, ROOT_INDEX].astype(np.int64)
+    legal = np.ascontiguousarray(tree.children_legal[:, ROOT_INDEX])
+    qvalues = np.ascontiguousarray(tree.qvalues(ROOT_INDEX), dtype=np.float64)
+    return _visit_count_action(visits, qvalues, legal, 0.0, np.zeros(tree.batch_size))
+
+
 def gumbel_muzero_policy(
     root: RootOutput,
     recurrent_fn: RecurrentFn | JitRecurrentFn,

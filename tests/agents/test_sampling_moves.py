@@ -9,9 +9,8 @@ import pytest
 from stable_baselines3.common.env_util import make_vec_env
 
 from gym_planning.agents.muzero import MuZero
-from gym_planning.agents.muzero.muzero import _most_visited
 from gym_planning.envs.tictactoe import TicTacToeEnv
-from gym_planning.search import run_policy
+from gym_planning.search import most_visited_action, run_policy
 
 TINY = dict(
     num_simulations=16,
@@ -80,8 +79,8 @@ def test_most_visited_is_the_search_action_at_temperature_zero(seed):
     sampled = run_policy(model.search_config, root, fn, legal_mask=legal, rng=seed, explore=True, temperature=1.0)
     greedy = run_policy(model.search_config, root, fn, legal_mask=legal, rng=seed, explore=True, temperature=0.0)
     np.testing.assert_array_equal(sampled.action_weights, greedy.action_weights)
-    np.testing.assert_array_equal(_most_visited(sampled), greedy.action)
-    assert legal[np.arange(32), _most_visited(sampled)].all()
+    np.testing.assert_array_equal(most_visited_action(sampled.tree), greedy.action)
+    assert legal[np.arange(32), most_visited_action(sampled.tree)].all()
     assert (sampled.action != greedy.action).any()  # the test can tell the two choices apart
 
 

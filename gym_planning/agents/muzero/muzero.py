@@ -48,7 +48,15 @@ from gym_planning.agents.muzero.saving import atomic_open, check_saved_algorithm
 from gym_planning.models.compiled import CompiledMlpModel, NotCompilableError
 from gym_planning.models.networks import MlpMuZeroNetwork, MuZeroNetwork, scale_gradient
 from gym_planning.models.support import scalar_transform, two_hot_numpy
-from gym_planning.search import JitRecurrentFn, RecurrentFn, RootOutput, SearchConfig, SearchOutput, run_policy
+from gym_planning.search import (
+    JitRecurrentFn,
+    RecurrentFn,
+    RootOutput,
+    SearchConfig,
+    SearchOutput,
+    most_visited_action,
+    run_policy,
+)
 
 SelfMuZero = TypeVar("SelfMuZero", bound="MuZero")
 
@@ -74,16 +82,6 @@ def visit_temperature_schedule(progress_remaining: float) -> float:
     if progress_remaining > 0.5:
         return 1.0
     return 0.5 if progress_remaining > 0.25 else 0.25
-
-
-def _most_visited(output: SearchOutput) -> np.ndarray:
-    """``[B]`` the search's action at temperature 0: the most visited legal root action, ties broken by the
-    higher Q among visited actions, then by the lower index (as the search's own temperature-0 choice)."""
-    summary = output.tree.summary()
-    legal = output.tree.children_legal[:, 0]
-    visits = np.where(legal, summary.visit_counts, -1)
-    tied = visits == visits.max(axis=1, keepdims=True)
-    return np.where(tied, summary.qvalues, -np.inf).argmax(axis=1)
 
 
 def _check_num_sampling_moves(
@@ -911,7 +909,7 @@ class MuZero(BaseAlgorithm):
         if self.search_at_train_time:
             output = self._run_search(root, legal_mask, explore=True, temperature=temperature)
             targets = output.action_weights if self.search_for_targets else self._one_step_targets(root, legal_mask)
-            actions = output.action if greedy is None else np.where(greedy, _most_visited(output), output.action)
+            actions = output.action if greedy is None else np.where(greedy, most_visited_action(output.tree), output.action)
         else:
             targets = self._policy_targets(root, legal_mask)
             actions = self._prior_actions(root, legal_mask, temperature)
